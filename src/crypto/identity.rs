@@ -1,0 +1,94 @@
+//! Long-term Ed25519 identities of members and the relay.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use std::fmt;
+
+/// An Ed25519 public key as it appears in a roster (32 bytes, hex in text form).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, bincode::Encode, bincode::Decode)]
+pub struct PublicKey(pub [u8; 32]);
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", hex::encode(self.0))
+    }
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl std::str::FromStr for PublicKey {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bytes = hex::decode(s.trim()).map_err(|e| format!("public key is not hex: {e}"))?;
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| "public key must be 32 bytes (64 hex digits)".to_string())?;
+        VerifyingKey::from_bytes(&arr).map_err(|_| "not a valid Ed25519 public key".to_string())?;
+        Ok(PublicKey(arr))
+    }
+}
+
+impl PublicKey {
+    /// Verifies `sig` over `msg` with strict (non-malleable) Ed25519 verification.
+    pub fn verify(&self, msg: &[u8], sig: &[u8; 64]) -> bool {
+        let Ok(vk) = VerifyingKey::from_bytes(&self.0) else {
+            return false;
+        };
+        if vk.is_weak() {
+            return false;
+        }
+        vk.verify_strict(msg, &Signature::from_bytes(sig)).is_ok()
+    }
+}
+
+/// A long-term Ed25519 signing key.
+///
+/// # Security
+/// Secret. No `Debug`; the inner `SigningKey` zeroizes itself on drop.
+pub struct IdentityKey(SigningKey);
+
+impl IdentityKey {
+    /// Builds a key from 32 secret bytes (callers draw them from a CSPRNG or a key file).
+    pub fn from_secret_bytes(bytes: &[u8; 32]) -> Self {
+        IdentityKey(SigningKey::from_bytes(bytes))
+    }
+    /// The secret bytes, for writing a key file.
+    pub fn secret_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+    /// The public half.
+    pub fn public(&self) -> PublicKey {
+        PublicKey(self.0.verifying_key().to_bytes())
+    }
+    /// Signs `msg`.
+    pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        self.0.sign(msg).to_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_verify_and_reject_tampering() {
+        let k = IdentityKey::from_secret_bytes(&[1u8; 32]);
+        let sig = k.sign(b"hello");
+        assert!(k.public().verify(b"hello", &sig));
+        assert!(!k.public().verify(b"hellp", &sig));
+        let mut bad = sig;
+        bad[3] ^= 1;
+        assert!(!k.public().verify(b"hello", &bad));
+    }
+
+    #[test]
+    fn parse_public_key() {
+        let k = IdentityKey::from_secret_bytes(&[2u8; 32]).public();
+        assert_eq!(k.to_string().parse::<PublicKey>().unwrap(), k);
+        assert!("zz".parse::<PublicKey>().is_err());
+        assert!("00".parse::<PublicKey>().is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! Deterministic in-memory network on a virtual clock (placeholder; filled below).

@@ -1,0 +1,375 @@
+//! Wire format: signed, typed messages in bincode 2 with a size limit on every decode.
+//!
+//! Every message is a [`Signed`] envelope: a [`Header`] (group, epoch, round, sender, kind), a
+//! typed body, and an Ed25519 signature over
+//! `H("dcnet/v1/signature"; bincode(header), bincode(body))`. The header's `kind` must match the
+//! body, so a signature for one type, round, epoch or group is useless for any other
+//! (docs/PROTOCOL.md §4).
+//!
+//! bincode configuration: `bincode::config::standard()` (little-endian, variable-length
+//! integers) with a limit of [`MAX_FRAME`] bytes; a frame must be consumed exactly.
+
+use crate::crypto::identity::{IdentityKey, PublicKey};
+use crate::crypto::keys::EpochPublic;
+use crate::crypto::{Hash, hash, tags};
+use bincode::{Decode, Encode};
+
+/// Largest frame accepted from the network, in bytes.
+pub const MAX_FRAME: usize = 16 << 20;
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_FRAME>()
+}
+
+/// Encodes a value with the wire configuration. Encoding our own types cannot fail short of
+/// exceeding [`MAX_FRAME`], which parameter validation rules out.
+pub fn encode<T: Encode>(v: &T) -> Vec<u8> {
+    bincode::encode_to_vec(v, config()).unwrap_or_default()
+}
+
+/// Why bytes from the network were refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+#[non_exhaustive]
+pub enum WireError {
+    /// The frame is larger than allowed.
+    #[error("frame of {0} bytes exceeds the limit")]
+    TooLarge(usize),
+    /// bincode refused the bytes.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// Bytes left over after the message.
+    #[error("{0} trailing bytes after the message")]
+    Trailing(usize),
+    /// Header kind and body type disagree.
+    #[error("header kind does not match the body")]
+    KindMismatch,
+}
+
+/// Decodes exactly one value from `bytes`, refusing oversize input and trailing bytes.
+pub fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, WireError> {
+    if bytes.len() > MAX_FRAME {
+        return Err(WireError::TooLarge(bytes.len()));
+    }
+    let (v, used) = bincode::decode_from_slice(bytes, config())
+        .map_err(|e| WireError::Malformed(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(WireError::Trailing(bytes.len() - used));
+    }
+    Ok(v)
+}
+
+/// Who signed a message.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Encode, Decode)]
+pub enum Sender {
+    /// The relay.
+    Relay,
+    /// The member with this roster index.
+    Member(u32),
+}
+
+/// Message types. Part of every signed header.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode)]
+#[repr(u8)]
+pub enum Kind {
+    /// Relay → members: start an epoch, send your epoch key.
+    EpochRequest = 1,
+    /// Member → relay: my epoch key.
+    EpochKey = 2,
+    /// Relay → members: every epoch key of the epoch.
+    EpochKeys = 3,
+    /// Relay → members: open an attempt.
+    Open = 4,
+    /// Member → relay: commitment to ciphertext and blinding seed.
+    Commit = 5,
+    /// Relay → members: all commitments.
+    CommitSet = 6,
+    /// Member → relay: the ciphertext.
+    Reveal = 7,
+    /// Relay → members: the XOR of all ciphertexts.
+    Record = 8,
+    /// Member → relay: the blinding seed.
+    Unblind = 9,
+    /// Relay → members: all blinding seeds (or who withheld one).
+    ZSet = 10,
+    /// Relay → members: the attempt failed; who was missing.
+    Abort = 11,
+}
+
+/// The signed header of every message.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct Header {
+    /// `group_id` of the group.
+    pub group_id: Hash,
+    /// Epoch number.
+    pub epoch: u64,
+    /// Round (0 for epoch-level messages).
+    pub round: u64,
+    /// Signer.
+    pub sender: Sender,
+    /// Message type; must match the body.
+    pub kind: Kind,
+}
+
+/// A typed body; `KIND` ties it to its header.
+pub trait Payload: Encode + Decode<()> + Clone {
+    /// The kind this body travels under.
+    const KIND: Kind;
+}
+
+/// A signed message with a typed body.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct Signed<T> {
+    /// Header (signed).
+    pub header: Header,
+    /// Body (signed).
+    pub body: T,
+    /// Ed25519 signature.
+    pub sig: [u8; 64],
+}
+
+fn signing_digest<T: Encode>(header: &Header, body: &T) -> Hash {
+    hash(tags::SIGNATURE, &[&encode(header), &encode(body)])
+}
+
+impl<T: Payload> Signed<T> {
+    /// Signs `body` under a header of kind `T::KIND`.
+    pub fn sign(
+        key: &IdentityKey,
+        group_id: Hash,
+        epoch: u64,
+        round: u64,
+        sender: Sender,
+        body: T,
+    ) -> Self {
+        let header = Header {
+            group_id,
+            epoch,
+            round,
+            sender,
+            kind: T::KIND,
+        };
+        let sig = key.sign(&signing_digest(&header, &body));
+        Signed { header, body, sig }
+    }
+
+    /// Checks kind and signature against `key`.
+    pub fn verify(&self, key: &PublicKey) -> bool {
+        self.header.kind == T::KIND && key.verify(&signing_digest(&self.header, &self.body), &self.sig)
+    }
+
+    /// `H("dcnet/v1/message"; bincode(self))`: how Opens, CommitSets and Records are named.
+    pub fn digest(&self) -> Hash {
+        hash(tags::MESSAGE, &[&encode(self)])
+    }
+
+    /// Wraps into a top-level frame.
+    pub fn into_frame(self) -> Vec<u8>
+    where
+        Body: From<T>,
+    {
+        encode(&Signed {
+            header: self.header,
+            body: Body::from(self.body),
+            sig: self.sig,
+        })
+    }
+}
+
+/// Start of an epoch.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct EpochRequest {
+    /// Members asked to take part (sorted).
+    pub members: Vec<u32>,
+}
+/// A member's epoch key.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct EpochKey {
+    /// `E_i = e_i·B`.
+    pub key: EpochPublic,
+}
+/// Every epoch key of the epoch, each signed by its member.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct EpochKeys {
+    /// Signed keys, sorted by member index.
+    pub keys: Vec<Signed<EpochKey>>,
+}
+/// The relay opens an attempt.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct Open {
+    /// View of the last completed attempt (the chain head members must hold).
+    pub view_prev: Hash,
+    /// Present set P (sorted, no duplicates).
+    pub present: Vec<u32>,
+    /// Last completed round and the digest of its Record.
+    pub last: Option<(u64, Hash)>,
+    /// The round whose cells allocate this attempt's slots, with its Record digest.
+    pub alloc: Option<(u64, Hash)>,
+    /// Cells whose slots are void in this attempt (checked cells).
+    pub voids: Vec<u32>,
+    /// The relay's commit deadline for this attempt, in ms after the Open (informational).
+    pub commit_ms: u64,
+}
+/// A member's commitment.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct Commit {
+    /// Digest of the Open this commitment binds.
+    pub open: Hash,
+    /// Merkle root of the ciphertext.
+    pub ciphertext: Hash,
+    /// `H("dcnet/v1/blind-commit"; z)`.
+    pub blinding: Hash,
+}
+/// All commitments of an attempt.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct CommitSet {
+    /// Digest of the relay's Open.
+    pub open: Hash,
+    /// One signed commitment per member of P, sorted by index.
+    pub commits: Vec<Signed<Commit>>,
+}
+/// A member's ciphertext.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct Reveal {
+    /// `c_i`, exactly L bytes.
+    pub ciphertext: Vec<u8>,
+}
+/// The relay's record of an attempt.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct Record {
+    /// The CommitSet.
+    pub commit_set: Signed<CommitSet>,
+    /// Every distinct Open the commitments bind.
+    pub opens: Vec<Signed<Open>>,
+    /// `⨁ c_i`.
+    pub xor: Vec<u8>,
+}
+/// A member's blinding seed.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct Unblind {
+    /// `z_i`.
+    pub z: [u8; 32],
+}
+/// All blinding seeds, or who withheld one.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct ZSet {
+    /// Digest of the Record.
+    pub record: Hash,
+    /// `(member, z)` sorted by member.
+    pub seeds: Vec<(u32, [u8; 32])>,
+    /// Members whose seed is missing (relay-signed claim; they are excluded).
+    pub missing: Vec<u32>,
+}
+/// An attempt failed.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct Abort {
+    /// Members that missed the deadline.
+    pub missing: Vec<u32>,
+    /// Phase that failed: 0 commit, 1 reveal.
+    pub phase: u8,
+}
+
+/// Any top-level message body.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+#[allow(missing_docs)]
+pub enum Body {
+    EpochRequest(EpochRequest),
+    EpochKey(EpochKey),
+    EpochKeys(EpochKeys),
+    Open(Open),
+    Commit(Commit),
+    CommitSet(CommitSet),
+    Reveal(Reveal),
+    Record(Record),
+    Unblind(Unblind),
+    ZSet(ZSet),
+    Abort(Abort),
+}
+
+macro_rules! payloads {
+    ($($t:ident),*) => {
+        impl Body {
+            /// The kind this body must travel under.
+            pub fn kind(&self) -> Kind { match self { $(Body::$t(_) => Kind::$t),* } }
+        }
+        $(
+            impl Payload for $t { const KIND: Kind = Kind::$t; }
+            impl From<$t> for Body { fn from(v: $t) -> Body { Body::$t(v) } }
+        )*
+    };
+}
+payloads!(
+    EpochRequest,
+    EpochKey,
+    EpochKeys,
+    Open,
+    Commit,
+    CommitSet,
+    Reveal,
+    Record,
+    Unblind,
+    ZSet,
+    Abort
+);
+
+/// A decoded top-level frame whose signature has not been checked yet.
+pub type Frame = Signed<Body>;
+
+/// Decodes a top-level frame and checks that header kind and body agree.
+pub fn decode_frame(bytes: &[u8]) -> Result<Frame, WireError> {
+    let f: Frame = decode(bytes)?;
+    if f.header.kind != f.body.kind() {
+        return Err(WireError::KindMismatch);
+    }
+    Ok(f)
+}
+
+/// Splits a top-level frame into its typed form (header and signature unchanged).
+pub fn typed<T>(header: Header, body: T, sig: [u8; 64]) -> Signed<T> {
+    Signed { header, body, sig }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_signature_binding() {
+        let k = IdentityKey::from_secret_bytes(&[4; 32]);
+        let m = Signed::sign(&k, [1; 32], 2, 3, Sender::Member(0), Unblind { z: [9; 32] });
+        assert!(m.verify(&k.public()));
+        let frame = m.clone().into_frame();
+        let f = decode_frame(&frame).unwrap();
+        assert_eq!(f.header, m.header);
+        // Same body under another round / epoch / group does not verify.
+        for h in [
+            Header { round: 4, ..m.header },
+            Header { epoch: 1, ..m.header },
+            Header { group_id: [0; 32], ..m.header },
+            Header { sender: Sender::Member(1), ..m.header },
+        ] {
+            assert!(!typed(h, m.body.clone(), m.sig).verify(&k.public()));
+        }
+        // Kind mismatch is refused at decode.
+        let mut bad = decode_frame(&frame).unwrap();
+        bad.header.kind = Kind::Reveal;
+        assert_eq!(decode_frame(&encode(&bad)).unwrap_err(), WireError::KindMismatch);
+    }
+
+    #[test]
+    fn garbage_is_refused_without_panic() {
+        let k = IdentityKey::from_secret_bytes(&[4; 32]);
+        let frame = Signed::sign(&k, [1; 32], 2, 3, Sender::Relay, Reveal { ciphertext: vec![7; 100] })
+            .into_frame();
+        for cut in 0..frame.len() {
+            assert!(decode_frame(&frame[..cut]).is_err());
+        }
+        let mut long = frame.clone();
+        long.push(0);
+        assert_eq!(decode_frame(&long).unwrap_err(), WireError::Trailing(1));
+        // A length prefix claiming far more than the frame holds.
+        let mut x = vec![0u8; 40];
+        x.extend_from_slice(&[0xfc, 0xff, 0xff, 0xff, 0x7f]);
+        assert!(decode_frame(&x).is_err());
+        assert!(matches!(decode_frame(&vec![0u8; MAX_FRAME + 1]), Err(WireError::TooLarge(_))));
+    }
+}
