@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod adversary;
+pub mod cli;
 pub mod crypto;
 pub mod params;
 pub mod protocol;

@@ -1,1 +1,7 @@
-fn main() {}
+//! The `dcnet` command.
+use clap::Parser;
+
+fn main() {
+    let cli = dcnet::cli::Cli::parse();
+    std::process::exit(dcnet::cli::run(cli));
+}

@@ -154,7 +154,8 @@ impl<T: Payload> Signed<T> {
 
     /// Checks kind and signature against `key`.
     pub fn verify(&self, key: &PublicKey) -> bool {
-        self.header.kind == T::KIND && key.verify(&signing_digest(&self.header, &self.body), &self.sig)
+        self.header.kind == T::KIND
+            && key.verify(&signing_digest(&self.header, &self.body), &self.sig)
     }
 
     /// `H("dcnet/v1/message"; bincode(self))`: how Opens, CommitSets and Records are named.
@@ -342,24 +343,48 @@ mod tests {
         assert_eq!(f.header, m.header);
         // Same body under another round / epoch / group does not verify.
         for h in [
-            Header { round: 4, ..m.header },
-            Header { epoch: 1, ..m.header },
-            Header { group_id: [0; 32], ..m.header },
-            Header { sender: Sender::Member(1), ..m.header },
+            Header {
+                round: 4,
+                ..m.header
+            },
+            Header {
+                epoch: 1,
+                ..m.header
+            },
+            Header {
+                group_id: [0; 32],
+                ..m.header
+            },
+            Header {
+                sender: Sender::Member(1),
+                ..m.header
+            },
         ] {
             assert!(!typed(h, m.body.clone(), m.sig).verify(&k.public()));
         }
         // Kind mismatch is refused at decode.
         let mut bad = decode_frame(&frame).unwrap();
         bad.header.kind = Kind::Reveal;
-        assert_eq!(decode_frame(&encode(&bad)).unwrap_err(), WireError::KindMismatch);
+        assert_eq!(
+            decode_frame(&encode(&bad)).unwrap_err(),
+            WireError::KindMismatch
+        );
     }
 
     #[test]
     fn garbage_is_refused_without_panic() {
         let k = IdentityKey::from_secret_bytes(&[4; 32]);
-        let frame = Signed::sign(&k, [1; 32], 2, 3, Sender::Relay, Reveal { ciphertext: vec![7; 100] })
-            .into_frame();
+        let frame = Signed::sign(
+            &k,
+            [1; 32],
+            2,
+            3,
+            Sender::Relay,
+            Reveal {
+                ciphertext: vec![7; 100],
+            },
+        )
+        .into_frame();
         for cut in 0..frame.len() {
             assert!(decode_frame(&frame[..cut]).is_err());
         }
@@ -370,6 +395,9 @@ mod tests {
         let mut x = vec![0u8; 40];
         x.extend_from_slice(&[0xfc, 0xff, 0xff, 0xff, 0x7f]);
         assert!(decode_frame(&x).is_err());
-        assert!(matches!(decode_frame(&vec![0u8; MAX_FRAME + 1]), Err(WireError::TooLarge(_))));
+        assert!(matches!(
+            decode_frame(&vec![0u8; MAX_FRAME + 1]),
+            Err(WireError::TooLarge(_))
+        ));
     }
 }

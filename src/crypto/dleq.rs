@@ -93,7 +93,13 @@ pub fn verify_vartime(
     let t = base_t.compress().to_bytes();
     let c2 = challenge(
         context,
-        [x, &t, y, &r1.compress().to_bytes(), &r2.compress().to_bytes()],
+        [
+            x,
+            &t,
+            y,
+            &r1.compress().to_bytes(),
+            &r2.compress().to_bytes(),
+        ],
     );
     c2 == c
 }

@@ -75,7 +75,11 @@ pub fn pair_secret(
     (b, eb): (u32, &EpochPublic),
     shared: &[u8; 32],
 ) -> PairSecret {
-    let ((i, ei), (j, ej)) = if a < b { ((a, ea), (b, eb)) } else { ((b, eb), (a, ea)) };
+    let ((i, ei), (j, ej)) = if a < b {
+        ((a, ea), (b, eb))
+    } else {
+        ((b, eb), (a, ea))
+    };
     PairSecret(hash(
         tags::PAIR_SECRET,
         &[
@@ -98,7 +102,10 @@ pub fn view_genesis(group_id: &Hash, epoch: u64, keys: &[(u32, EpochPublic)]) ->
         joined.extend_from_slice(&i.to_le_bytes());
         joined.extend_from_slice(&k.0);
     }
-    hash(tags::VIEW_GENESIS, &[group_id, &epoch.to_le_bytes(), &joined])
+    hash(
+        tags::VIEW_GENESIS,
+        &[group_id, &epoch.to_le_bytes(), &joined],
+    )
 }
 
 /// One link of the view chain: `H("dcnet/v1/view"; view_prev, u64le round, H(Open))`.
@@ -108,7 +115,10 @@ pub fn view_step(view_prev: &Hash, round: u64, open_hash: &Hash) -> Hash {
 
 /// Per-round pair key `k_ij,r = H("dcnet/v1/pad-key"; s_ij, u64le round, view_r)`.
 pub fn pad_key(secret: &PairSecret, round: u64, view: &Hash) -> StreamKey {
-    StreamKey(hash(tags::PAD_KEY, &[&secret.0, &round.to_le_bytes(), view]))
+    StreamKey(hash(
+        tags::PAD_KEY,
+        &[&secret.0, &round.to_le_bytes(), view],
+    ))
 }
 
 /// Commitment to a blinding seed: `H("dcnet/v1/blind-commit"; z)`.

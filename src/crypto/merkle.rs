@@ -49,7 +49,13 @@ pub fn commit(data: &[u8]) -> Hash {
     while level.len() > 1 {
         level = level
             .chunks(2)
-            .map(|p| if p.len() == 2 { node(&p[0], &p[1]) } else { p[0] })
+            .map(|p| {
+                if p.len() == 2 {
+                    node(&p[0], &p[1])
+                } else {
+                    p[0]
+                }
+            })
             .collect();
     }
     root_of(data.len() as u64, &level[0])
@@ -70,7 +76,13 @@ pub fn prove(data: &[u8], index: u32) -> Option<ChunkProof> {
         }
         level = level
             .chunks(2)
-            .map(|p| if p.len() == 2 { node(&p[0], &p[1]) } else { p[0] })
+            .map(|p| {
+                if p.len() == 2 {
+                    node(&p[0], &p[1])
+                } else {
+                    p[0]
+                }
+            })
             .collect();
         pos /= 2;
     }
@@ -100,7 +112,11 @@ pub fn verify(root: &Hash, total_len: u64, chunk: &[u8], proof: &ChunkProof) -> 
         let sib = pos ^ 1;
         if sib < width {
             let Some(s) = sibs.next() else { return false };
-            acc = if pos % 2 == 0 { node(&acc, s) } else { node(s, &acc) };
+            acc = if pos % 2 == 0 {
+                node(&acc, s)
+            } else {
+                node(s, &acc)
+            };
         }
         pos /= 2;
         width = width.div_ceil(2);

@@ -100,7 +100,15 @@ mod tests {
     fn ranges_agree_with_the_whole_stream() {
         let key = StreamKey([7u8; 32]);
         let whole = keystream(&key, 1 << 33, 0, 300);
-        for (off, len) in [(0, 1), (1, 3), (3, 70), (63, 2), (64, 64), (5, 200), (130, 170)] {
+        for (off, len) in [
+            (0, 1),
+            (1, 3),
+            (3, 70),
+            (63, 2),
+            (64, 64),
+            (5, 200),
+            (130, 170),
+        ] {
             assert_eq!(
                 keystream(&key, 1 << 33, off as u64, len),
                 whole[off..off + len],

@@ -303,7 +303,10 @@ impl Member {
         let cap = self.layout.capacity();
         let max = self.group.params().max_fragments;
         if msg.len().div_ceil(cap).max(1) > max as usize {
-            return Err(SubmitError::TooLong { len: msg.len(), max });
+            return Err(SubmitError::TooLong {
+                len: msg.len(),
+                max,
+            });
         }
         let mut id = [0u8; 8];
         self.rng.fill_bytes(&mut id);
@@ -451,7 +454,10 @@ impl Member {
             let Some(pk) = self.group.member_key(i) else {
                 return Err(bad("key from outside the roster"));
             };
-            if k.header.group_id != *self.group.id() || k.header.epoch != epoch || k.header.round != 0 {
+            if k.header.group_id != *self.group.id()
+                || k.header.epoch != epoch
+                || k.header.round != 0
+            {
                 return Err(bad("key for another group or epoch"));
             }
             if !k.verify(pk) {
@@ -473,7 +479,8 @@ impl Member {
         if keys.len() < 2 {
             return Err(bad("fewer than two members"));
         }
-        let Phase::AwaitKeys { secret, .. } = std::mem::replace(&mut self.phase, Phase::Ready) else {
+        let Phase::AwaitKeys { secret, .. } = std::mem::replace(&mut self.phase, Phase::Ready)
+        else {
             unreachable!("checked above")
         };
         let gid = *self.group.id();
@@ -485,7 +492,10 @@ impl Member {
             }
             // Points were validated above, so `shared` cannot fail.
             if let Some(k) = secret.shared(ek) {
-                pairs.insert(j, keys::pair_secret(&gid, epoch, (self.me, &mine), (j, ek), &k));
+                pairs.insert(
+                    j,
+                    keys::pair_secret(&gid, epoch, (self.me, &mine), (j, ek), &k),
+                );
             }
         }
         let list: Vec<(u32, EpochPublic)> = keys.iter().map(|(i, k)| (*i, *k)).collect();
@@ -506,7 +516,10 @@ impl Member {
     }
 
     fn on_open(&mut self, m: Signed<Open>) -> Result<(), ProtocolError> {
-        if !matches!(self.phase, Phase::Ready | Phase::Committed(_) | Phase::Revealed(_)) {
+        if !matches!(
+            self.phase,
+            Phase::Ready | Phase::Committed(_) | Phase::Revealed(_)
+        ) {
             return Err(ProtocolError::Unexpected {
                 kind: Kind::Open,
                 phase: self.phase.name(),
@@ -831,12 +844,7 @@ impl Member {
         }
         let digest = m.digest();
         a.record = Some((m, digest));
-        let unblind = self.sign(
-            round,
-            Unblind {
-                z: *a.z.expose(),
-            },
-        );
+        let unblind = self.sign(round, Unblind { z: *a.z.expose() });
         self.outbox.push_back(unblind.into_frame());
         self.phase = Phase::Unblinding(a);
         Ok(())

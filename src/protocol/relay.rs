@@ -17,8 +17,8 @@ use crate::crypto::pad::StreamKey;
 use crate::crypto::{Hash, ct_eq, merkle};
 use crate::params::Group;
 use crate::wire::{
-    self, Abort, Body, Commit, CommitSet, EpochKey, EpochKeys, EpochRequest, Open, Record,
-    Sender, Signed, Unblind, ZSet,
+    self, Abort, Body, Commit, CommitSet, EpochKey, EpochKeys, EpochRequest, Open, Record, Sender,
+    Signed, Unblind, ZSet,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -312,7 +312,11 @@ impl Relay {
     fn send(&mut self, to: &[u32], frame: Vec<u8>) {
         let frame: Arc<[u8]> = frame.into();
         for &m in to {
-            if self.faults.iter().any(|f| matches!(f, RelayFault::Drop { victim } if *victim == m)) {
+            if self
+                .faults
+                .iter()
+                .any(|f| matches!(f, RelayFault::Drop { victim } if *victim == m))
+            {
                 continue;
             }
             self.outbox.push_back(Transmit {
@@ -650,7 +654,8 @@ impl Relay {
     }
 
     fn send_commit_set(&mut self, now: Time) {
-        let Phase::Commit { mut att, .. } = std::mem::replace(&mut self.phase, Phase::Stopped) else {
+        let Phase::Commit { mut att, .. } = std::mem::replace(&mut self.phase, Phase::Stopped)
+        else {
             return;
         };
         let cs = self.sign(
@@ -688,7 +693,8 @@ impl Relay {
     }
 
     fn send_record(&mut self, now: Time) {
-        let Phase::Reveal { mut att, .. } = std::mem::replace(&mut self.phase, Phase::Stopped) else {
+        let Phase::Reveal { mut att, .. } = std::mem::replace(&mut self.phase, Phase::Stopped)
+        else {
             return;
         };
         let Some(cs) = att.commit_set.clone() else {

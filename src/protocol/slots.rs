@@ -110,7 +110,10 @@ impl Allocation {
 }
 
 fn slot_hash(round: u64, slot: u32, body: &[u8]) -> Hash {
-    hash(tags::SLOT, &[&round.to_le_bytes(), &slot.to_le_bytes(), body])
+    hash(
+        tags::SLOT,
+        &[&round.to_le_bytes(), &slot.to_le_bytes(), body],
+    )
 }
 
 fn seal(round: u64, slot: u32, mut body: Vec<u8>) -> Vec<u8> {
@@ -223,12 +226,15 @@ pub fn fragment(msg: &[u8], capacity: usize, msg_id: [u8; 8]) -> Vec<Fragment> {
         .collect()
 }
 
+/// Fragments received so far for one message: (fragment count, index → payload).
+type Partial = (u16, BTreeMap<u16, Vec<u8>>);
+
 /// Reassembles fragments into messages; each message is returned once.
 ///
 /// Memory is bounded: at most `max_partial` incomplete messages (the oldest is dropped when
 /// full) and a window of `max_done` delivered ids for de-duplication.
 pub struct Reassembly {
-    partial: BTreeMap<[u8; 8], (u16, BTreeMap<u16, Vec<u8>>)>,
+    partial: BTreeMap<[u8; 8], Partial>,
     order: VecDeque<[u8; 8]>,
     done: BTreeSet<[u8; 8]>,
     done_order: VecDeque<[u8; 8]>,
@@ -311,7 +317,11 @@ mod tests {
         assert_eq!(s.len(), 100);
         assert_eq!(parse_slot(&l, 9, 1, &s), SlotContent::Fragment(f));
         assert_eq!(parse_slot(&l, 9, 2, &s), SlotContent::Damaged, "slot bound");
-        assert_eq!(parse_slot(&l, 10, 1, &s), SlotContent::Damaged, "round bound");
+        assert_eq!(
+            parse_slot(&l, 10, 1, &s),
+            SlotContent::Damaged,
+            "round bound"
+        );
         for i in 0..s.len() {
             let mut d = s.clone();
             d[i] ^= 0x40;

@@ -24,7 +24,11 @@ use std::sync::Arc;
 pub fn derive_seed(master: u64, label: &str, index: u64) -> [u8; 32] {
     hash(
         "dcnet/sim/seed",
-        &[&master.to_le_bytes(), label.as_bytes(), &index.to_le_bytes()],
+        &[
+            &master.to_le_bytes(),
+            label.as_bytes(),
+            &index.to_le_bytes(),
+        ],
     )
 }
 
@@ -40,7 +44,11 @@ pub struct TestGroup {
 
 impl TestGroup {
     /// Builds a group of `n` members named `m0…` with keys derived from `seed`.
-    pub fn new(n: usize, params: RoundParams, seed: u64) -> Result<TestGroup, crate::params::ConfigError> {
+    pub fn new(
+        n: usize,
+        params: RoundParams,
+        seed: u64,
+    ) -> Result<TestGroup, crate::params::ConfigError> {
         let member_keys: Vec<IdentityKey> = (0..n)
             .map(|i| IdentityKey::from_secret_bytes(&derive_seed(seed, "member-key", i as u64)))
             .collect();
@@ -309,7 +317,10 @@ impl Network {
             Msg::ToRelay { from, frame } => {
                 let mut f = frame.to_vec();
                 if let Some(h) = self.hook.as_mut() {
-                    if !h(Delivery::ToRelay { from, frame: &mut f }) {
+                    if !h(Delivery::ToRelay {
+                        from,
+                        frame: &mut f,
+                    }) {
                         return;
                     }
                 }

@@ -1,0 +1,29 @@
+//! Command-line interface (clap). Each command is a thin layer over the library.
+
+pub mod demo;
+
+use clap::{Parser, Subcommand};
+
+/// dcnet: an anonymous broadcast group (DC-net) — demo, simulation and tools.
+#[derive(Parser, Debug)]
+#[command(name = "dcnet", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a whole group (relay and members) in one process and show what happens, round by
+    /// round. Nothing printed ever names a sender.
+    Demo(demo::DemoArgs),
+}
+
+/// Runs a parsed command; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Demo(a) => demo::run(&a),
+    }
+}
