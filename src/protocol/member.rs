@@ -19,7 +19,7 @@ use super::slots::{self, Allocation, Fragment, Layout, Reassembly, SlotContent};
 use super::{HighWaterStore, MemberId, ProtocolError, invalid};
 use crate::crypto::identity::IdentityKey;
 use crate::crypto::keys::{self, EpochPublic, EpochSecret, PairSecret};
-use crate::crypto::pad::{Keystream, StreamKey};
+use crate::crypto::pad::{self, Keystream, StreamKey};
 use crate::crypto::{Hash, ct_eq, merkle};
 use crate::params::Group;
 use crate::protocol::Time;
@@ -634,14 +634,9 @@ impl Member {
         self.rng.fill_bytes(&mut z);
         let z = StreamKey::from_bytes(z);
         let mut c = m;
-        self.ks.xor_into(&z, round, 0, &mut c);
         let ep = self.ep.as_ref().expect("checked");
-        for j in &open.body.present {
-            if let Some(s) = ep.pairs.get(j) {
-                let k = keys::pad_key(s, round, &view);
-                self.ks.xor_into(&k, round, 0, &mut c);
-            }
-        }
+        let pairs = open.body.present.iter().filter_map(|j| ep.pairs.get(j));
+        pad::encrypt_in_place(&mut self.ks, &mut c, round, &view, pairs, &z);
         let commit = self.sign(
             round,
             Commit {
@@ -924,10 +919,8 @@ impl Member {
             unreachable!("checked above")
         };
         let mut clear = record.body.xor.clone();
-        for z in seeds.values() {
-            self.ks
-                .xor_into(&StreamKey::from_bytes(*z), a.round, 0, &mut clear);
-        }
+        let seeds: Vec<StreamKey> = seeds.values().map(|z| StreamKey::from_bytes(*z)).collect();
+        pad::unblind_in_place(&mut self.ks, &mut clear, a.round, &seeds);
         let rec_hash = *rec_hash;
         self.complete(a, rec_hash, clear);
         Ok(())
