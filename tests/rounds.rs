@@ -82,7 +82,11 @@ fn collision_rate_matches_prediction() {
         let completed = net
             .member_events
             .iter()
-            .map(|ev| ev.iter().filter(|e| matches!(e, MemberEvent::RoundCompleted { .. })).count())
+            .map(|ev| {
+                ev.iter()
+                    .filter(|e| matches!(e, MemberEvent::RoundCompleted { .. }))
+                    .count()
+            })
             .min()
             .unwrap();
         let reservations = (completed * n) as f64;

@@ -13,7 +13,7 @@ use super::{MemberId, ProtocolError, Time, Transmit, invalid};
 use crate::adversary::RelayFault;
 use crate::crypto::identity::IdentityKey;
 use crate::crypto::keys::{self, EpochPublic};
-use crate::crypto::pad::StreamKey;
+use crate::crypto::pad::{self, Keystream, StreamKey};
 use crate::crypto::{Hash, ct_eq, merkle};
 use crate::params::Group;
 use crate::wire::{
@@ -776,7 +776,24 @@ impl Relay {
         self.send_zset(&att, Vec::new());
         self.chain_head = att.view;
         self.last = Some((att.round, att.record_hash));
-        self.alloc_src = Some((att.round, att.record_hash, att.present.clone()));
+        // The allocation is void if more cells are non-zero than there are slots (the public
+        // full-check trigger). Members decide that from the cleartext; the relay needs only the
+        // cell region of it, which costs `cells·8` keystream bytes per member.
+        let p = self.group.params();
+        let cell_bytes = p.cells as usize * 8;
+        let mut cells = att.xor[..cell_bytes].to_vec();
+        let seeds: Vec<StreamKey> = att
+            .seeds
+            .values()
+            .map(|z| StreamKey::from_bytes(*z))
+            .collect();
+        pad::unblind_in_place(&mut Keystream::new(), &mut cells, att.round, &seeds);
+        let nonzero = cells
+            .chunks(8)
+            .filter(|c| c.iter().any(|&b| b != 0))
+            .count();
+        self.alloc_src = (nonzero <= p.slots as usize)
+            .then(|| (att.round, att.record_hash, att.present.clone()));
         self.events.push_back(RelayEvent::Completed {
             round: att.round,
             present: att.present.clone(),

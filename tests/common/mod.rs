@@ -21,7 +21,14 @@ pub fn script(n: usize, capacity: usize, seed: u64) -> Vec<(usize, Vec<u8>)> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0x5eed);
     let senders = n.min(8).max(1);
     let mut out = Vec::new();
-    let lens = [1, capacity, 3 * capacity + 5, 10 * capacity, 17, capacity - 1];
+    let lens = [
+        1,
+        capacity,
+        3 * capacity + 5,
+        10 * capacity,
+        17,
+        capacity - 1,
+    ];
     let count = 2 + (rng.next_u32() % 4) as usize;
     for k in 0..count {
         let who = (rng.next_u32() as usize) % n;
@@ -70,7 +77,11 @@ pub fn run_script(n: usize, p: RoundParams, seed: u64, script: &[(usize, Vec<u8>
 
 /// Every message delivered exactly once, intact, to every member, in each sender's order.
 pub fn check_delivery(net: &Network, n: usize, script: &[(usize, Vec<u8>)], seed: u64) {
-    assert!(net.errors.is_empty(), "seed {seed}: errors {:?}", net.errors);
+    assert!(
+        net.errors.is_empty(),
+        "seed {seed}: errors {:?}",
+        net.errors
+    );
     for i in 0..n {
         let got = net.delivered(i);
         assert_eq!(got.len(), script.len(), "seed {seed}: member {i} count");
