@@ -92,6 +92,36 @@ pub fn keystream(key: &StreamKey, round: u64, offset: u64, len: usize) -> Vec<u8
     out
 }
 
+/// Member `i`'s ciphertext in place: `buf` holds `m_i` on entry and
+/// `c_i = m_i ⊕ b_i ⊕ ⨁_j pad_ij` on return, where `b_i` is the keystream of `blinding` and each
+/// `pad_ij` the keystream of `k_ij,r = pad_key(s_ij, round, view)`.
+pub fn encrypt_in_place<'a>(
+    ks: &mut Keystream,
+    buf: &mut [u8],
+    round: u64,
+    view: &super::Hash,
+    pair_secrets: impl IntoIterator<Item = &'a super::keys::PairSecret>,
+    blinding: &StreamKey,
+) {
+    ks.xor_into(blinding, round, 0, buf);
+    for s in pair_secrets {
+        let k = super::keys::pad_key(s, round, view);
+        ks.xor_into(&k, round, 0, buf);
+    }
+}
+
+/// Removes the blinding from a Record's XOR in place: `buf ⊕= ⨁_i b_i`.
+pub fn unblind_in_place<'a>(
+    ks: &mut Keystream,
+    buf: &mut [u8],
+    round: u64,
+    seeds: impl IntoIterator<Item = &'a StreamKey>,
+) {
+    for z in seeds {
+        ks.xor_into(z, round, 0, buf);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,35 +152,5 @@ mod tests {
         let key = StreamKey([9u8; 32]);
         let whole = keystream(&key, 5, 0, 40_000);
         assert_eq!(keystream(&key, 5, 3, 39_990), whole[3..39_993]);
-    }
-}
-
-/// Member `i`'s ciphertext in place: `buf` holds `m_i` on entry and
-/// `c_i = m_i ⊕ b_i ⊕ ⨁_j pad_ij` on return, where `b_i` is the keystream of `blinding` and each
-/// `pad_ij` the keystream of `k_ij,r = pad_key(s_ij, round, view)`.
-pub fn encrypt_in_place<'a>(
-    ks: &mut Keystream,
-    buf: &mut [u8],
-    round: u64,
-    view: &super::Hash,
-    pair_secrets: impl IntoIterator<Item = &'a super::keys::PairSecret>,
-    blinding: &StreamKey,
-) {
-    ks.xor_into(blinding, round, 0, buf);
-    for s in pair_secrets {
-        let k = super::keys::pad_key(s, round, view);
-        ks.xor_into(&k, round, 0, buf);
-    }
-}
-
-/// Removes the blinding from a Record's XOR in place: `buf ⊕= ⨁_i b_i`.
-pub fn unblind_in_place<'a>(
-    ks: &mut Keystream,
-    buf: &mut [u8],
-    round: u64,
-    seeds: impl IntoIterator<Item = &'a StreamKey>,
-) {
-    for z in seeds {
-        ks.xor_into(z, round, 0, buf);
     }
 }

@@ -19,7 +19,7 @@ pub fn params(slot_bytes: u32) -> RoundParams {
 /// exactly one slot, several slots, up to ten slots.
 pub fn script(n: usize, capacity: usize, seed: u64) -> Vec<(usize, Vec<u8>)> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0x5eed);
-    let senders = n.min(8).max(1);
+    let senders = n.clamp(1, 8);
     let mut out = Vec::new();
     let lens = [
         1,
