@@ -1,0 +1,383 @@
+//! Known-answer vectors (tests/vectors/*.json). pads, group_id, kdf and merkle come from
+//! `tests/vectors/generate.py` (Python standard library only, written from docs/PROTOCOL.md);
+//! the Ristretto255 vectors (epoch keys, footprints, DLEQ, a full 3-member round) are written by
+//! `regenerate_ristretto_vectors` below and pinned here. Each failure names its vector.
+
+use dcnet::crypto::identity::PublicKey;
+use dcnet::crypto::keys::{self, EpochPublic, EpochSecret};
+use dcnet::crypto::pad::{self, Keystream, StreamKey, keystream};
+use dcnet::crypto::{dleq, hash, merkle, tags};
+use dcnet::params::{Group, RosterEntry, RoundParams};
+use dcnet::protocol::slots::{self, Fragment, Layout, SlotContent};
+use serde_json::{Value, json};
+use sha3::{Digest, Sha3_512};
+
+fn load(name: &str) -> Value {
+    let path = format!("{}/tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect(&path)).expect(&path)
+}
+fn hx(v: &Value) -> Vec<u8> {
+    hex::decode(v.as_str().expect("hex string")).expect("hex")
+}
+fn h32(v: &Value) -> [u8; 32] {
+    hx(v).try_into().expect("32 bytes")
+}
+fn wide(label: &str) -> [u8; 64] {
+    Sha3_512::digest(label.as_bytes()).into()
+}
+
+#[test]
+fn pads() {
+    let v = load("pads.json");
+    let cases = v.as_array().unwrap();
+    assert!(cases.len() >= 10);
+    for (k, c) in cases.iter().enumerate() {
+        let key = StreamKey::from_bytes(h32(&c["seed"]));
+        let round = c["round"].as_u64().unwrap();
+        let offset = c["offset"].as_u64().unwrap();
+        let len = c["len"].as_u64().unwrap() as usize;
+        assert_eq!(
+            keystream(&key, round, offset, len),
+            hx(&c["pad"]),
+            "pads.json vector {k} (round {round}, offset {offset}, len {len})"
+        );
+    }
+}
+
+fn vector_group() -> Group {
+    let g = load("group_id.json");
+    let members = g["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| RosterEntry {
+            name: m["name"].as_str().unwrap().to_string(),
+            key: PublicKey(h32(&m["key"])),
+        })
+        .collect();
+    let params: RoundParams = serde_json::from_value(g["params"].clone()).unwrap();
+    Group::new(
+        g["name"].as_str().unwrap(),
+        members,
+        PublicKey(h32(&g["relay_key"])),
+        params,
+    )
+    .unwrap()
+}
+
+#[test]
+fn group_id() {
+    let g = load("group_id.json");
+    let group = vector_group();
+    assert_eq!(
+        group.roster_canonical_bytes(),
+        hx(&g["roster_bytes"]),
+        "roster bytes"
+    );
+    assert_eq!(
+        group.params().canonical_bytes(),
+        hx(&g["params_bytes"]),
+        "params bytes"
+    );
+    assert_eq!(group.id().to_vec(), hx(&g["group_id"]), "group_id");
+}
+
+#[test]
+fn kdf() {
+    let v = load("kdf.json");
+    let gid = h32(&v["group_id"]);
+    let epoch = v["epoch"].as_u64().unwrap();
+    let p = &v["pair_secret"];
+    let s = keys::pair_secret(
+        &gid,
+        epoch,
+        (
+            p["i"].as_u64().unwrap() as u32,
+            &EpochPublic(h32(&p["E_i"])),
+        ),
+        (
+            p["j"].as_u64().unwrap() as u32,
+            &EpochPublic(h32(&p["E_j"])),
+        ),
+        &h32(&p["K_ij"]),
+    );
+    assert_eq!(s.expose().to_vec(), hx(&p["s_ij"]), "pair_secret");
+    let vw = &v["view"];
+    let list: Vec<(u32, EpochPublic)> = vw["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["index"].as_u64().unwrap() as u32,
+                EpochPublic(h32(&k["key"])),
+            )
+        })
+        .collect();
+    let mut view = keys::view_genesis(&gid, epoch, &list);
+    assert_eq!(view.to_vec(), hx(&vw["genesis"]), "view genesis");
+    for st in vw["steps"].as_array().unwrap() {
+        let r = st["round"].as_u64().unwrap();
+        view = keys::view_step(&view, r, &h32(&st["open_hash"]));
+        assert_eq!(view.to_vec(), hx(&st["view"]), "view step round {r}");
+    }
+    let pk = &v["pad_key"];
+    let k = keys::pad_key(&s, pk["round"].as_u64().unwrap(), &h32(&pk["view"]));
+    assert_eq!(k.expose().to_vec(), hx(&pk["key"]), "pad_key");
+    let bc = &v["blind_commitment"];
+    let z = StreamKey::from_bytes(h32(&bc["z"]));
+    assert_eq!(
+        keys::blind_commitment(&z).to_vec(),
+        hx(&bc["commitment"]),
+        "blind commitment"
+    );
+    let fp = &v["footprint_from_gamma"];
+    assert_eq!(
+        keys::footprint(&h32(&fp["gamma"])).to_vec(),
+        hx(&fp["footprint"]),
+        "footprint"
+    );
+    let od = &v["output_digest"];
+    let round = od["round"].as_u64().unwrap();
+    let out = slots::output_digest(round, &hx(&od["cleartext"]));
+    assert_eq!(out.to_vec(), hx(&od["digest"]), "output digest");
+    for a in v["alloc_order"].as_array().unwrap() {
+        let c = a["cell"].as_u64().unwrap() as u32;
+        let key = hash(tags::ALLOC_ORDER, &[&out, &c.to_le_bytes()]);
+        assert_eq!(key.to_vec(), hx(&a["key"]), "alloc order cell {c}");
+    }
+    let sh = &v["slot_hash"];
+    let body = hx(&sh["body"]);
+    let layout = Layout {
+        cells: 1,
+        slots: 3,
+        slot_bytes: (body.len() + 32) as u32,
+    };
+    let mut slot = body.clone();
+    slot.extend_from_slice(&hx(&sh["hash"]));
+    assert_eq!(
+        slots::parse_slot(&layout, sh["round"].as_u64().unwrap(), 2, &slot),
+        SlotContent::Trap,
+        "slot hash"
+    );
+}
+
+#[test]
+fn merkle_vectors() {
+    for (k, c) in load("merkle.json").as_array().unwrap().iter().enumerate() {
+        let data = hx(&c["data"]);
+        let root = merkle::commit(&data);
+        assert_eq!(
+            root.to_vec(),
+            hx(&c["root"]),
+            "merkle.json vector {k}: root"
+        );
+        let idx = c["index"].as_u64().unwrap() as u32;
+        let proof = merkle::prove(&data, idx).unwrap();
+        let sib: Vec<Vec<u8>> = c["siblings"].as_array().unwrap().iter().map(hx).collect();
+        assert_eq!(
+            proof
+                .siblings
+                .iter()
+                .map(|s| s.to_vec())
+                .collect::<Vec<_>>(),
+            sib,
+            "merkle.json vector {k}: siblings"
+        );
+        assert!(merkle::verify(
+            &root,
+            data.len() as u64,
+            &hx(&c["chunk"]),
+            &proof
+        ));
+    }
+}
+
+/// Everything the Ristretto255 vectors contain, computed from their inputs.
+fn ristretto_vectors() -> (Value, Value) {
+    let group = vector_group();
+    let gid = *group.id();
+    let (epoch, round) = (1u64, 5u64);
+    // Footprint and DLEQ.
+    let e = EpochSecret::from_uniform_bytes(&wide("dcnet vector e")).unwrap();
+    let base = keys::footprint_base(&gid, epoch, round);
+    let gamma = e.gamma(&gid, epoch, round);
+    let context = b"dcnet vector context".to_vec();
+    let fresh = [7u8; 32];
+    let (y, proof) = dleq::prove(&e, &base, &context, &fresh);
+    assert_eq!(y, gamma);
+    let footprint = json!({
+        "group_id": hex::encode(gid), "epoch": epoch, "round": round,
+        "secret_wide": hex::encode(wide("dcnet vector e")),
+        "epoch_key": hex::encode(e.public().0),
+        "base": hex::encode(base.compress().to_bytes()),
+        "gamma": hex::encode(gamma),
+        "footprint": hex::encode(keys::footprint(&gamma)),
+        "dleq": {"context": hex::encode(&context), "fresh": hex::encode(fresh),
+                 "c": hex::encode(proof.c), "s": hex::encode(proof.s)},
+    });
+    // A complete 3-member round.
+    let layout = Layout::new(group.params());
+    let secrets: Vec<EpochSecret> = (0..3)
+        .map(|i| {
+            EpochSecret::from_uniform_bytes(&wide(&format!("dcnet vector member {i}"))).unwrap()
+        })
+        .collect();
+    let pubs: Vec<EpochPublic> = secrets.iter().map(|s| s.public()).collect();
+    let list: Vec<(u32, EpochPublic)> = pubs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i as u32, *p))
+        .collect();
+    let genesis = keys::view_genesis(&gid, epoch, &list);
+    let open_hash = hash("vector/open", &[&round.to_le_bytes()]);
+    let view = keys::view_step(&genesis, round, &open_hash);
+    let mut pairs = Vec::new();
+    let mut ms = vec![vec![0u8; layout.len()]; 3];
+    let cells = [1u32, 4, 3];
+    for i in 0..3 {
+        let g = secrets[i].gamma(&gid, epoch, round);
+        ms[i][layout.cell(cells[i])].copy_from_slice(&keys::footprint(&g));
+    }
+    let frag = Fragment {
+        msg_id: [0xA5; 8],
+        index: 0,
+        count: 1,
+        payload: b"hello, group".to_vec(),
+    };
+    ms[0][layout.slot(0)].copy_from_slice(&slots::frame_fragment(&layout, round, 0, &frag));
+    let g1 = secrets[1].gamma(&gid, epoch, round - 1);
+    ms[1][layout.slot(2)].copy_from_slice(&slots::trap_slot(&layout, round, 2, &g1));
+    let zs: Vec<StreamKey> = (0..3)
+        .map(|i| StreamKey::from_bytes(hash("vector/z", &[&[i as u8]])))
+        .collect();
+    let mut ks = Keystream::new();
+    let mut cts = Vec::new();
+    for i in 0..3 {
+        let mine: Vec<_> = (0..3)
+            .filter(|&j| j != i)
+            .map(|j| {
+                let k = secrets[i].shared(&pubs[j]).unwrap();
+                keys::pair_secret(&gid, epoch, (i as u32, &pubs[i]), (j as u32, &pubs[j]), &k)
+            })
+            .collect();
+        for (j, s) in (0..3).filter(|&j| j != i).zip(&mine) {
+            if i < j {
+                pairs.push(json!({"i": i, "j": j, "s_ij": hex::encode(s.expose())}));
+            }
+        }
+        let mut c = ms[i].clone();
+        pad::encrypt_in_place(&mut ks, &mut c, round, &view, &mine, &zs[i]);
+        cts.push(c);
+    }
+    let mut xor = vec![0u8; layout.len()];
+    for c in &cts {
+        for (x, b) in xor.iter_mut().zip(c) {
+            *x ^= b;
+        }
+    }
+    let mut clear = xor.clone();
+    pad::unblind_in_place(&mut ks, &mut clear, round, &zs);
+    let mut expect = vec![0u8; layout.len()];
+    for m in &ms {
+        for (x, b) in expect.iter_mut().zip(m) {
+            *x ^= b;
+        }
+    }
+    assert_eq!(clear, expect, "pads cancel and blinding is removed");
+    let round3 = json!({
+        "group_id": hex::encode(gid), "epoch": epoch, "round": round,
+        "layout": {"cells": layout.cells, "slots": layout.slots, "slot_bytes": layout.slot_bytes},
+        "members": (0..3).map(|i| json!({
+            "secret_wide": hex::encode(wide(&format!("dcnet vector member {i}"))),
+            "epoch_key": hex::encode(pubs[i].0),
+            "cell": cells[i],
+            "message": hex::encode(&ms[i]),
+            "z": hex::encode(zs[i].expose()),
+            "ciphertext_root": hex::encode(merkle::commit(&cts[i])),
+            "ciphertext": hex::encode(&cts[i]),
+        })).collect::<Vec<_>>(),
+        "pair_secrets": pairs,
+        "view_genesis": hex::encode(genesis),
+        "open_hash": hex::encode(open_hash),
+        "view": hex::encode(view),
+        "record_xor": hex::encode(&xor),
+        "cleartext": hex::encode(&clear),
+    });
+    (footprint, round3)
+}
+
+#[test]
+#[ignore = "writes tests/vectors/{footprint,round3}.json; run on purpose only"]
+fn regenerate_ristretto_vectors() {
+    let (f, r) = ristretto_vectors();
+    let dir = format!("{}/tests/vectors", env!("CARGO_MANIFEST_DIR"));
+    std::fs::write(
+        format!("{dir}/footprint.json"),
+        serde_json::to_string_pretty(&f).unwrap() + "\n",
+    )
+    .unwrap();
+    std::fs::write(
+        format!("{dir}/round3.json"),
+        serde_json::to_string_pretty(&r).unwrap() + "\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn footprint_and_dleq() {
+    let v = load("footprint.json");
+    let (computed, _) = ristretto_vectors();
+    for field in ["epoch_key", "base", "gamma", "footprint"] {
+        assert_eq!(computed[field], v[field], "footprint.json: {field}");
+    }
+    assert_eq!(computed["dleq"], v["dleq"], "footprint.json: dleq proof");
+    // The stored proof verifies; a changed context does not.
+    let base = keys::footprint_base(&h32(&v["group_id"]), 1, 5);
+    let proof = dleq::DleqProof {
+        c: h32(&v["dleq"]["c"]),
+        s: h32(&v["dleq"]["s"]),
+    };
+    let ctx = hx(&v["dleq"]["context"]);
+    let (x, y) = (h32(&v["epoch_key"]), h32(&v["gamma"]));
+    assert!(dleq::verify_vartime(&x, &base, &y, &proof, &ctx));
+    assert!(!dleq::verify_vartime(&x, &base, &y, &proof, b"other"));
+}
+
+#[test]
+fn complete_three_member_round() {
+    let v = load("round3.json");
+    let (_, computed) = ristretto_vectors();
+    for field in [
+        "view_genesis",
+        "view",
+        "pair_secrets",
+        "record_xor",
+        "cleartext",
+    ] {
+        assert_eq!(computed[field], v[field], "round3.json: {field}");
+    }
+    for i in 0..3 {
+        for field in ["epoch_key", "message", "ciphertext", "ciphertext_root"] {
+            assert_eq!(
+                computed["members"][i][field], v["members"][i][field],
+                "round3.json: member {i} {field}"
+            );
+        }
+    }
+    // The cleartext parses: member 0's fragment in slot 0, member 1's trap in slot 2.
+    let layout = Layout {
+        cells: 6,
+        slots: 3,
+        slot_bytes: 128,
+    };
+    let clear = hx(&v["cleartext"]);
+    match slots::parse_slot(&layout, 5, 0, &clear[layout.slot(0)]) {
+        SlotContent::Fragment(f) => assert_eq!(f.payload, b"hello, group"),
+        other => panic!("slot 0: {other:?}"),
+    }
+    assert_eq!(
+        slots::parse_slot(&layout, 5, 2, &clear[layout.slot(2)]),
+        SlotContent::Trap
+    );
+}
