@@ -122,8 +122,24 @@ fn kdf() {
         assert_eq!(view.to_vec(), hx(&st["view"]), "view step round {r}");
     }
     let pk = &v["pad_key"];
-    let k = keys::pad_key(&s, pk["round"].as_u64().unwrap(), &h32(&pk["view"]));
+    let round = pk["round"].as_u64().unwrap();
+    let nonce = keys::pad_nonce(round, &h32(&pk["view"]));
+    assert_eq!(nonce.to_vec(), hx(&pk["pad_nonce"]), "pad nonce");
+    let k = keys::pad_key(&s, &nonce);
     assert_eq!(k.expose().to_vec(), hx(&pk["key"]), "pad_key");
+    assert_eq!(
+        keystream(&k, round, 0, 64),
+        hx(&pk["pad_first_64"]),
+        "first pad bytes"
+    );
+    let hc = &v["hchacha20_ietf"];
+    let ietf_key = dcnet::crypto::keys::PairSecret::from_bytes(h32(&hc["key"]));
+    let input: [u8; 16] = hx(&hc["input"]).try_into().unwrap();
+    assert_eq!(
+        keys::pad_key(&ietf_key, &input).expose().to_vec(),
+        hx(&hc["output"]),
+        "HChaCha20 (draft-irtf-cfrg-xchacha §2.2.1)"
+    );
     let bc = &v["blind_commitment"];
     let z = StreamKey::from_bytes(h32(&bc["z"]));
     assert_eq!(

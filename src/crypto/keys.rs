@@ -60,6 +60,10 @@ impl EpochPublic {
 pub struct PairSecret(pub(crate) [u8; 32]);
 
 impl PairSecret {
+    /// Wraps raw bytes (test vectors; a pair secret is otherwise only derived).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        PairSecret(bytes)
+    }
     /// Raw bytes (test vectors, and disclosure when a pair's secret is burned in blame).
     pub fn expose(&self) -> &[u8; 32] {
         &self.0
@@ -113,12 +117,30 @@ pub fn view_step(view_prev: &Hash, round: u64, open_hash: &Hash) -> Hash {
     hash(tags::VIEW, &[view_prev, &round.to_le_bytes(), open_hash])
 }
 
-/// Per-round pair key `k_ij,r = H("dcnet/v1/pad-key"; s_ij, u64le round, view_r)`.
-pub fn pad_key(secret: &PairSecret, round: u64, view: &Hash) -> StreamKey {
-    StreamKey(hash(
-        tags::PAD_KEY,
-        &[&secret.0, &round.to_le_bytes(), view],
-    ))
+/// The per-round input of pad-key derivation, computed once per round:
+/// `n_r = H("dcnet/v1/pad-nonce"; u64le round, view_r)[..16]`.
+pub fn pad_nonce(round: u64, view: &Hash) -> [u8; 16] {
+    let h = hash(tags::PAD_NONCE, &[&round.to_le_bytes(), view]);
+    let mut n = [0u8; 16];
+    n.copy_from_slice(&h[..16]);
+    n
+}
+
+/// Per-round pair key `k_ij,r = HChaCha20(key = s_ij, input = n_r)` (the XChaCha20 subkey
+/// function), with `n_r` from [`pad_nonce`].
+///
+/// # Security
+/// HChaCha20 is a PRF under the key `s_ij` (the assumption XChaCha20 rests on), so keys for
+/// distinct `(round, view)` are independent unless two 128-bit `n_r` collide. A relay that shows
+/// members different views therefore makes them use unrelated pads.
+pub fn pad_key(secret: &PairSecret, nonce: &[u8; 16]) -> StreamKey {
+    let key = chacha20::Key::from(secret.0);
+    let input = chacha20::cipher::array::Array::from(*nonce);
+    let mut out = chacha20::hchacha::<chacha20::R20>(&key, &input);
+    let mut k = [0u8; 32];
+    k.copy_from_slice(&out);
+    out.zeroize();
+    StreamKey(k)
 }
 
 /// Commitment to a blinding seed: `H("dcnet/v1/blind-commit"; z)`.

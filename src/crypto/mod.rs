@@ -56,7 +56,7 @@ pub mod tags {
     pub const PAIR_SECRET: &str = "dcnet/v1/pair-secret";
     pub const VIEW_GENESIS: &str = "dcnet/v1/view-genesis";
     pub const VIEW: &str = "dcnet/v1/view";
-    pub const PAD_KEY: &str = "dcnet/v1/pad-key";
+    pub const PAD_NONCE: &str = "dcnet/v1/pad-nonce";
     pub const BLIND_COMMIT: &str = "dcnet/v1/blind-commit";
     pub const FOOTPRINT_BASE: &str = "dcnet/v1/footprint-base";
     pub const FOOTPRINT: &str = "dcnet/v1/footprint";

@@ -94,7 +94,7 @@ pub fn keystream(key: &StreamKey, round: u64, offset: u64, len: usize) -> Vec<u8
 
 /// Member `i`'s ciphertext in place: `buf` holds `m_i` on entry and
 /// `c_i = m_i ⊕ b_i ⊕ ⨁_j pad_ij` on return, where `b_i` is the keystream of `blinding` and each
-/// `pad_ij` the keystream of `k_ij,r = pad_key(s_ij, round, view)`.
+/// `pad_ij` the keystream of `k_ij,r = pad_key(s_ij, pad_nonce(round, view))`.
 pub fn encrypt_in_place<'a>(
     ks: &mut Keystream,
     buf: &mut [u8],
@@ -104,8 +104,9 @@ pub fn encrypt_in_place<'a>(
     blinding: &StreamKey,
 ) {
     ks.xor_into(blinding, round, 0, buf);
+    let nonce = super::keys::pad_nonce(round, view);
     for s in pair_secrets {
-        let k = super::keys::pad_key(s, round, view);
+        let k = super::keys::pad_key(s, &nonce);
         ks.xor_into(&k, round, 0, buf);
     }
 }

@@ -57,6 +57,17 @@ def chacha_block(key, counter, nonce):
     return struct.pack("<16I", *[(w[i] + st[i]) & 0xFFFFFFFF for i in range(16)])
 
 
+def hchacha20(key, inp16):
+    """HChaCha20: 20 rounds over (constants, key, 16-byte input), no final addition; output is
+    words 0-3 and 12-15."""
+    w = [0x61707865, 0x3320646E, 0x79622D32, 0x6B206574]
+    w += list(struct.unpack("<8I", key)) + list(struct.unpack("<4I", inp16))
+    for _ in range(10):
+        qr(w, 0, 4, 8, 12); qr(w, 1, 5, 9, 13); qr(w, 2, 6, 10, 14); qr(w, 3, 7, 11, 15)
+        qr(w, 0, 5, 10, 15); qr(w, 1, 6, 11, 12); qr(w, 2, 7, 8, 13); qr(w, 3, 4, 9, 14)
+    return struct.pack("<8I", *(w[0:4] + w[12:16]))
+
+
 def keystream(key, nonce, offset, length):
     out = b""
     block = offset // 64
@@ -125,7 +136,8 @@ def kdf(gid):
         view = H("dcnet/v1/view", view, u64(rnd), open_hash)
         steps.append({"round": rnd, "open_hash": open_hash.hex(), "view": view.hex()})
     rnd = 2**32 + 7
-    padkey = H("dcnet/v1/pad-key", s, u64(rnd), view)
+    pad_nonce = H("dcnet/v1/pad-nonce", u64(rnd), view)[:16]
+    padkey = hchacha20(s, pad_nonce)
     z = H("vector/z", b"z")
     gamma = H("vector/gamma", b"g")
     cleartext = bytes(range(200))
@@ -137,7 +149,14 @@ def kdf(gid):
                         "s_ij": s.hex()},
         "view": {"keys": [{"index": i, "key": k.hex()} for i, k in keys],
                  "genesis": genesis.hex(), "steps": steps},
-        "pad_key": {"s_ij": s.hex(), "round": rnd, "view": view.hex(), "key": padkey.hex()},
+        "pad_key": {"s_ij": s.hex(), "round": rnd, "view": view.hex(),
+                    "pad_nonce": pad_nonce.hex(), "key": padkey.hex(),
+                    "pad_first_64": keystream(padkey, rnd, 0, 64).hex()},
+        # draft-irtf-cfrg-xchacha-03 §2.2.1 test vector, to check the HChaCha20 above.
+        "hchacha20_ietf": {"key": bytes(range(32)).hex(),
+                           "input": "000000090000004a0000000031415927",
+                           "output": hchacha20(bytes(range(32)),
+                                               bytes.fromhex("000000090000004a0000000031415927")).hex()},
         "blind_commitment": {"z": z.hex(), "commitment": H("dcnet/v1/blind-commit", z).hex()},
         "footprint_from_gamma": {"gamma": gamma.hex(),
                                  "footprint": H("dcnet/v1/footprint", gamma)[:8].hex()},
@@ -182,6 +201,9 @@ def merkle_vectors():
 
 
 def main():
+    ietf = hchacha20(bytes(range(32)), bytes.fromhex("000000090000004a0000000031415927"))
+    assert ietf.hex() == ("82413b4227b27bfed30e42508a877d73"
+                          "a0f9e4d58a74a853c12ec41326d3ecdc"), "HChaCha20 self-check"
     g = group_id()
     files = {"pads.json": pads(), "group_id.json": g, "kdf.json": kdf(g["group_id"]),
              "merkle.json": merkle_vectors()}
