@@ -400,4 +400,12 @@ mod tests {
             Err(WireError::TooLarge(_))
         ));
     }
+
+    #[test]
+    fn kind_is_encoded_as_its_index() {
+        // docs/PROTOCOL.md §4: bincode encodes the variant index (Kind value − 1).
+        assert_eq!(encode(&Kind::EpochRequest), vec![0]);
+        assert_eq!(encode(&Kind::Open), vec![3]);
+        assert_eq!(encode(&Kind::Abort), vec![10]);
+    }
 }
