@@ -17,7 +17,9 @@ pub const MIN_SLOT_BYTES: u32 = 64;
 pub const MAX_SLOT_BYTES: u32 = u16::MAX as u32 + SLOT_OVERHEAD;
 
 /// Round parameters. Validated by [`RoundParams::validate`] before any engine uses them.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, bincode::Encode, bincode::Decode,
+)]
 #[serde(deny_unknown_fields)]
 pub struct RoundParams {
     /// Reservation cells (8 bytes each) at the start of every round vector.
@@ -201,6 +203,19 @@ pub struct RosterEntry {
     pub key: PublicKey,
 }
 
+/// A group as data (for evidence bundles): validated again by [`Group::from_data`].
+#[derive(Clone, Debug, PartialEq, bincode::Encode, bincode::Decode)]
+pub struct GroupData {
+    /// Group name.
+    pub name: String,
+    /// `(name, Ed25519 key)` by member index.
+    pub members: Vec<(String, [u8; 32])>,
+    /// Relay key.
+    pub relay: [u8; 32],
+    /// Resolved parameters.
+    pub params: RoundParams,
+}
+
 /// A validated group: name, roster (stable indices), relay key and resolved parameters.
 #[derive(Clone, Debug)]
 pub struct Group {
@@ -249,6 +264,33 @@ impl Group {
             &[&g.roster_canonical_bytes(), &g.params.canonical_bytes()],
         );
         Ok(g)
+    }
+
+    /// The group as data.
+    pub fn to_data(&self) -> GroupData {
+        GroupData {
+            name: self.name.clone(),
+            members: self
+                .members
+                .iter()
+                .map(|m| (m.name.clone(), m.key.0))
+                .collect(),
+            relay: self.relay.0,
+            params: self.params.clone(),
+        }
+    }
+
+    /// Rebuilds (and validates) a group from data.
+    pub fn from_data(d: &GroupData) -> Result<Group, ConfigError> {
+        let members = d
+            .members
+            .iter()
+            .map(|(name, key)| RosterEntry {
+                name: name.clone(),
+                key: PublicKey(*key),
+            })
+            .collect();
+        Group::new(&d.name, members, PublicKey(d.relay), d.params.clone())
     }
 
     /// Canonical roster bytes for `group_id` (docs/PROTOCOL.md §2.1).

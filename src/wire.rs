@@ -9,8 +9,10 @@
 //! bincode configuration: `bincode::config::standard()` (little-endian, variable-length
 //! integers) with a limit of [`MAX_FRAME`] bytes; a frame must be consumed exactly.
 
+use crate::crypto::dleq::DleqProof;
 use crate::crypto::identity::{IdentityKey, PublicKey};
 use crate::crypto::keys::EpochPublic;
+use crate::crypto::merkle::ChunkProof;
 use crate::crypto::{Hash, hash, tags};
 use bincode::{Decode, Encode};
 
@@ -93,6 +95,20 @@ pub enum Kind {
     ZSet = 10,
     /// Relay → members: the attempt failed; who was missing.
     Abort = 11,
+    /// Member → relay: my trap slot was hit.
+    Accuse = 12,
+    /// Relay → members: disclose at these positions.
+    BlameStart = 13,
+    /// Member → relay: pad, chunk and proof at the blamed positions.
+    Disclose = 14,
+    /// Relay → members: all disclosures.
+    DisclosureSet = 15,
+    /// Member → relay: a disputed pair's Diffie–Hellman value with its DLEQ proof.
+    KeyReveal = 16,
+    /// Relay → members: all key reveals.
+    RevealSet = 17,
+    /// Relay → members: evidence of a conviction found outside disclosure (equivocation).
+    Evidence = 18,
 }
 
 /// The signed header of every message.
@@ -269,6 +285,89 @@ pub struct Abort {
     pub phase: u8,
 }
 
+/// A trap owner's accusation: "my trap in `slot` of the round whose Record is `record` was hit".
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct Accuse {
+    /// Digest of the Record of the damaged round.
+    pub record: Hash,
+    /// The damaged slot.
+    pub slot: u32,
+    /// Round whose cells allocated the slot.
+    pub alloc_round: u64,
+    /// The cell the accuser won.
+    pub cell: u32,
+    /// `Γ` of the accuser for `alloc_round`.
+    pub gamma: [u8; 32],
+    /// DLEQ proof of `Γ` against the accuser's epoch key.
+    pub proof: DleqProof,
+}
+/// The relay opens a disclosure.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct BlameStart {
+    /// Digest of the Record of the damaged round.
+    pub record: Hash,
+    /// The accusation, if a trap owner accused.
+    pub accusation: Option<Signed<Accuse>>,
+    /// Byte positions to disclose (ascending, at most 2).
+    pub positions: Vec<u64>,
+}
+/// One member's disclosure at one position.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct DisclosedByte {
+    /// The position.
+    pub position: u64,
+    /// `(j, pad_ij[position])` for every other member of P, by index.
+    pub pads: Vec<(u32, u8)>,
+    /// The ciphertext chunk holding the position.
+    pub chunk: Vec<u8>,
+    /// Its Merkle proof against the committed root.
+    pub proof: ChunkProof,
+}
+/// A member's signed disclosure.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct Disclose {
+    /// Digest of the BlameStart answered.
+    pub start: Hash,
+    /// One entry per position, in the BlameStart's order.
+    pub bytes: Vec<DisclosedByte>,
+}
+/// All disclosures.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct DisclosureSet {
+    /// The BlameStart.
+    pub start: Signed<BlameStart>,
+    /// Disclosures received, by member index.
+    pub disclosures: Vec<Signed<Disclose>>,
+    /// Members that stayed silent.
+    pub missing: Vec<u32>,
+}
+/// `K_ij = e_i·E_j` revealed to settle a pad dispute.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct KeyReveal {
+    /// Digest of the DisclosureSet.
+    pub set: Hash,
+    /// The other member of the pair.
+    pub other: u32,
+    /// `K_ij`.
+    pub shared: [u8; 32],
+    /// DLEQ proof: `log_B(E_i) = log_{E_j}(K_ij)`.
+    pub proof: DleqProof,
+}
+/// All key reveals.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct RevealSet {
+    /// Digest of the DisclosureSet.
+    pub set: Hash,
+    /// Reveals received.
+    pub reveals: Vec<Signed<KeyReveal>>,
+}
+/// Evidence found outside disclosure, forwarded for everyone to check.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct Evidence {
+    /// Two different commitments signed by one member for one round.
+    pub commits: (Signed<Commit>, Signed<Commit>),
+}
+
 /// Any top-level message body.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 #[allow(missing_docs)]
@@ -284,6 +383,13 @@ pub enum Body {
     Unblind(Unblind),
     ZSet(ZSet),
     Abort(Abort),
+    Accuse(Accuse),
+    BlameStart(BlameStart),
+    Disclose(Disclose),
+    DisclosureSet(DisclosureSet),
+    KeyReveal(KeyReveal),
+    RevealSet(RevealSet),
+    Evidence(Evidence),
 }
 
 macro_rules! payloads {
@@ -309,7 +415,14 @@ payloads!(
     Record,
     Unblind,
     ZSet,
-    Abort
+    Abort,
+    Accuse,
+    BlameStart,
+    Disclose,
+    DisclosureSet,
+    KeyReveal,
+    RevealSet,
+    Evidence
 );
 
 /// A decoded top-level frame whose signature has not been checked yet.

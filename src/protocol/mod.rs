@@ -12,6 +12,7 @@
 //! calls `handle_timeout` once that time is reached. Calling `handle_timeout` early or twice is
 //! harmless. A `handle_*` that returns an error has left the state exactly as it was.
 
+pub mod blame;
 pub mod member;
 pub mod relay;
 pub mod slots;

@@ -708,7 +708,8 @@ impl Relay {
         for f in &self.faults {
             if let RelayFault::Tamper { offset, mask } = f {
                 let n = xor.len();
-                xor[*offset % n] ^= *mask;
+                let at = offset.unwrap_or(self.group.params().cells as usize * 8 + 5);
+                xor[at % n] ^= *mask;
             }
         }
         let body = Record {

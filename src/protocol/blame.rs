@@ -1,0 +1,803 @@
+//! Blame: the damaged list D, accusations, disclosure checks and the verdict.
+//!
+//! Everything here is a pure function of signed messages, so members, the relay and
+//! `dcnet verify-evidence` reach the same verdict from the same [`Case`]. A verdict convicts only
+//! on contradicting signed statements; silence makes a member *unresponsive*, never guilty
+//! (docs/PROTOCOL.md §11).
+
+use super::slots::{self, Allocation, Layout, SlotContent};
+use crate::crypto::keys::{self, EpochPublic};
+use crate::crypto::pad::{Keystream, StreamKey, keystream};
+use crate::crypto::{Hash, dleq, hash, merkle};
+use crate::params::{Group, GroupData};
+use crate::wire::{
+    self, Accuse, BlameStart, Commit, Disclose, DisclosureSet, EpochKeys, Open, Record, RevealSet,
+    Sender, Signed, ZSet,
+};
+use bincode::{Decode, Encode};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Tag for the order of D.
+pub const DAMAGE_ORDER: &str = "dcnet/v1/damage-order";
+/// Tag of the DLEQ context of an accusation.
+pub const ACCUSE_CONTEXT: &str = "dcnet/v1/accuse";
+/// Tag of the DLEQ context of a key reveal.
+pub const REVEAL_CONTEXT: &str = "dcnet/v1/pair-reveal";
+/// Magic prefix of an evidence file.
+pub const EVIDENCE_MAGIC: &[u8; 8] = b"dcnetEv1";
+
+/// DLEQ context of an accusation: `H("dcnet/v1/accuse"; group_id, u64le epoch, u64le alloc_round,
+/// u32le accuser)`.
+pub fn accuse_context(group_id: &Hash, epoch: u64, alloc_round: u64, accuser: u32) -> Hash {
+    hash(
+        ACCUSE_CONTEXT,
+        &[
+            group_id,
+            &epoch.to_le_bytes(),
+            &alloc_round.to_le_bytes(),
+            &accuser.to_le_bytes(),
+        ],
+    )
+}
+
+/// DLEQ context of a key reveal by `i` about pair (i, j):
+/// `H("dcnet/v1/pair-reveal"; group_id, u64le epoch, u32le i, u32le j)`.
+pub fn reveal_context(group_id: &Hash, epoch: u64, i: u32, j: u32) -> Hash {
+    hash(
+        REVEAL_CONTEXT,
+        &[
+            group_id,
+            &epoch.to_le_bytes(),
+            &i.to_le_bytes(),
+            &j.to_le_bytes(),
+        ],
+    )
+}
+
+/// One item of D.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Damage {
+    /// Slot index.
+    pub slot: u32,
+    /// Whether the slot was allocated in this attempt.
+    pub allocated: bool,
+}
+
+/// D: allocated slots that are non-zero and fail their hash, and unallocated slots with any
+/// non-zero byte, ordered by `H("dcnet/v1/damage-order"; output_digest, u32le slot)`.
+pub fn damaged(
+    layout: &Layout,
+    round: u64,
+    clear: &[u8],
+    allocated: &BTreeSet<u32>,
+) -> Vec<Damage> {
+    let out = slots::output_digest(round, clear);
+    let mut d: Vec<(Hash, Damage)> = (0..layout.slots)
+        .filter_map(|s| {
+            let bytes = &clear[layout.slot(s)];
+            let alloc = allocated.contains(&s);
+            let bad = if alloc {
+                slots::parse_slot(layout, round, s, bytes) == SlotContent::Damaged
+            } else {
+                bytes.iter().any(|&b| b != 0)
+            };
+            bad.then(|| {
+                (
+                    hash(DAMAGE_ORDER, &[&out, &s.to_le_bytes()]),
+                    Damage {
+                        slot: s,
+                        allocated: alloc,
+                    },
+                )
+            })
+        })
+        .collect();
+    d.sort_by(|a, b| a.0.cmp(&b.0));
+    d.into_iter().map(|(_, x)| x).collect()
+}
+
+/// Position of the first non-zero byte of slot `s`.
+pub fn first_nonzero(layout: &Layout, clear: &[u8], s: u32) -> Option<u64> {
+    let r = layout.slot(s);
+    clear[r.clone()]
+        .iter()
+        .position(|&b| b != 0)
+        .map(|p| (r.start + p) as u64)
+}
+
+/// Position of the first byte of slot `s` where the output differs from the trap content.
+pub fn first_trap_difference(
+    layout: &Layout,
+    round: u64,
+    s: u32,
+    gamma: &[u8; 32],
+    clear: &[u8],
+) -> Option<u64> {
+    let r = layout.slot(s);
+    let trap = slots::trap_slot(layout, round, s, gamma);
+    clear[r.clone()]
+        .iter()
+        .zip(&trap)
+        .position(|(a, b)| a != b)
+        .map(|p| (r.start + p) as u64)
+}
+
+/// A self-contained blame case: everything needed to recompute the verdict offline.
+#[derive(Clone, Debug, PartialEq, Encode, Decode)]
+pub struct Case {
+    /// Roster and parameters.
+    pub group: GroupData,
+    /// The epoch's keys (relay-signed, each key member-signed).
+    pub epoch_keys: Signed<EpochKeys>,
+    /// The Record of the blamed round.
+    pub record: Option<Signed<Record>>,
+    /// Its ZSet.
+    pub zset: Option<Signed<ZSet>>,
+    /// Record and ZSet of the round whose cells allocated the blamed round's slots.
+    pub alloc: Option<(Signed<Record>, Signed<ZSet>)>,
+    /// The disclosure: start, disclosures, silent members.
+    pub disclosure: Option<Signed<DisclosureSet>>,
+    /// The BlameStart alone (when it was judged before any disclosure).
+    pub start: Option<Signed<BlameStart>>,
+    /// Key reveals settling pad disputes.
+    pub reveals: Option<Signed<RevealSet>>,
+    /// Two different commitments by one member for one round.
+    pub equivocation: Option<(Signed<Commit>, Signed<Commit>)>,
+}
+
+/// Who is convicted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum Culprit {
+    /// The member with this index.
+    Member(u32),
+    /// The relay.
+    Relay,
+}
+
+/// The rule broken (or why nobody is convicted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+#[non_exhaustive]
+pub enum Rule {
+    /// A member signed two different commitments for one round.
+    MemberEquivocation,
+    /// The relay signed two different Opens for one round.
+    RelayEquivocation,
+    /// An accusation that the output contradicts.
+    FalseAccusation,
+    /// The relay's BlameStart names positions other than D prescribes.
+    BadBlameStart,
+    /// A disclosed chunk does not match the member's own commitment, or a disclosure is
+    /// malformed.
+    BadDisclosure,
+    /// A disclosed pad byte contradicts the pair's DLEQ-proven Diffie–Hellman value.
+    PadLie,
+    /// A member's committed ciphertext byte is not its pads ⊕ blinding ⊕ what it may write.
+    CiphertextMismatch,
+    /// Every member's bytes check out but the Record's XOR does not.
+    RecordMismatch,
+    /// No conviction: some members were silent or a dispute stayed unresolved.
+    Unresolved,
+    /// No conviction and nothing unresolved.
+    NoFault,
+}
+
+impl Rule {
+    /// Stable name used in evidence output.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Rule::MemberEquivocation => "member-equivocation",
+            Rule::RelayEquivocation => "relay-equivocation",
+            Rule::FalseAccusation => "false-accusation",
+            Rule::BadBlameStart => "bad-blame-start",
+            Rule::BadDisclosure => "bad-disclosure",
+            Rule::PadLie => "pad-lie",
+            Rule::CiphertextMismatch => "ciphertext-mismatch",
+            Rule::RecordMismatch => "record-mismatch",
+            Rule::Unresolved => "unresolved",
+            Rule::NoFault => "no-fault",
+        }
+    }
+}
+
+/// The outcome of a case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// Round judged.
+    pub round: u64,
+    /// Who is convicted, if anyone.
+    pub culprit: Option<Culprit>,
+    /// Rule broken.
+    pub rule: Rule,
+    /// Members to exclude as unresponsive (silent, or party to an unresolved dispute).
+    pub unresponsive: Vec<u32>,
+}
+
+/// Why a case cannot be judged at all (a bundle that is not evidence).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EvidenceError {
+    /// The roster or parameters are invalid.
+    #[error("invalid group: {0}")]
+    Group(String),
+    /// A signature does not verify.
+    #[error("bad signature: {0}")]
+    Signature(&'static str),
+    /// Messages that do not belong together.
+    #[error("inconsistent case: {0}")]
+    Inconsistent(&'static str),
+    /// The case holds nothing to judge.
+    #[error("nothing to judge")]
+    Empty,
+    /// Not an evidence file.
+    #[error("not an evidence bundle: {0}")]
+    Format(String),
+}
+
+type EResult<T> = Result<T, EvidenceError>;
+
+fn need<T>(v: Option<T>, what: &'static str) -> EResult<T> {
+    v.ok_or(EvidenceError::Inconsistent(what))
+}
+
+/// Public context of a completed round, checked: group, keys, Record, seeds, cleartext,
+/// allocation and D.
+pub struct RoundView {
+    /// The group.
+    pub group: Group,
+    /// Epoch.
+    pub epoch: u64,
+    /// Epoch keys by member.
+    pub keys: BTreeMap<u32, EpochPublic>,
+    /// Round.
+    pub round: u64,
+    /// The Open.
+    pub open: Signed<Open>,
+    /// `view_r`.
+    pub view: Hash,
+    /// Commitments by member.
+    pub commits: BTreeMap<u32, Signed<Commit>>,
+    /// Seeds by member.
+    pub seeds: BTreeMap<u32, [u8; 32]>,
+    /// The Record's XOR.
+    pub xor: Vec<u8>,
+    /// The cleartext.
+    pub clear: Vec<u8>,
+    /// The allocation used (cell → slot), with the allocating round and its cleartext.
+    pub alloc: Option<(u64, Allocation, Vec<u8>)>,
+    /// D.
+    pub damage: Vec<Damage>,
+    /// Digest of the Record.
+    pub record_digest: Hash,
+}
+
+fn check_keys(group: &Group, ek: &Signed<EpochKeys>) -> EResult<BTreeMap<u32, EpochPublic>> {
+    if !ek.verify(group.relay_key()) {
+        return Err(EvidenceError::Signature("EpochKeys"));
+    }
+    let mut keys = BTreeMap::new();
+    for k in &ek.body.keys {
+        let Sender::Member(i) = k.header.sender else {
+            return Err(EvidenceError::Inconsistent("epoch key not from a member"));
+        };
+        let pk = need(group.member_key(i), "epoch key from outside the roster")?;
+        if !k.verify(pk) || k.header.epoch != ek.header.epoch || k.header.group_id != *group.id() {
+            return Err(EvidenceError::Signature("EpochKey"));
+        }
+        keys.insert(i, k.body.key);
+    }
+    Ok(keys)
+}
+
+fn cleartext(
+    record: &Signed<Record>,
+    zset: &Signed<ZSet>,
+    group: &Group,
+) -> EResult<(
+    BTreeMap<u32, Signed<Commit>>,
+    BTreeMap<u32, [u8; 32]>,
+    Vec<u8>,
+)> {
+    let relay = group.relay_key();
+    if !record.verify(relay) || !record.body.commit_set.verify(relay) {
+        return Err(EvidenceError::Signature("Record"));
+    }
+    if !zset.verify(relay) || zset.body.record != record.digest() {
+        return Err(EvidenceError::Signature("ZSet"));
+    }
+    let round = record.header.round;
+    let mut commits = BTreeMap::new();
+    for c in &record.body.commit_set.body.commits {
+        let Sender::Member(i) = c.header.sender else {
+            return Err(EvidenceError::Inconsistent("commitment not from a member"));
+        };
+        let pk = need(group.member_key(i), "commitment from outside the roster")?;
+        if !c.verify(pk) || c.header.round != round || c.header.epoch != record.header.epoch {
+            return Err(EvidenceError::Signature("Commit"));
+        }
+        commits.insert(i, c.clone());
+    }
+    let seeds: BTreeMap<u32, [u8; 32]> = zset.body.seeds.iter().copied().collect();
+    if !zset.body.missing.is_empty() || seeds.len() != commits.len() {
+        return Err(EvidenceError::Inconsistent("round was not unblinded"));
+    }
+    let mut clear = record.body.xor.clone();
+    if clear.len() != group.params().vector_len() {
+        return Err(EvidenceError::Inconsistent("Record of the wrong length"));
+    }
+    let mut ks = Keystream::new();
+    for (i, z) in &seeds {
+        let c = need(commits.get(i), "seed without commitment")?;
+        let z = StreamKey::from_bytes(*z);
+        if keys::blind_commitment(&z) != c.body.blinding {
+            return Err(EvidenceError::Inconsistent(
+                "seed does not match commitment",
+            ));
+        }
+        ks.xor_into(&z, round, 0, &mut clear);
+    }
+    Ok((commits, seeds, clear))
+}
+
+impl RoundView {
+    /// Checks and computes the public view of the case's round.
+    pub fn new(case: &Case) -> EResult<RoundView> {
+        let group =
+            Group::from_data(&case.group).map_err(|e| EvidenceError::Group(e.to_string()))?;
+        let keys = check_keys(&group, &case.epoch_keys)?;
+        let epoch = case.epoch_keys.header.epoch;
+        let record = need(case.record.as_ref(), "no Record")?;
+        let zset = need(case.zset.as_ref(), "no ZSet")?;
+        if record.header.epoch != epoch || record.header.group_id != *group.id() {
+            return Err(EvidenceError::Inconsistent(
+                "Record of another epoch or group",
+            ));
+        }
+        let (commits, seeds, clear) = cleartext(record, zset, &group)?;
+        let round = record.header.round;
+        let open = need(record.body.opens.first(), "Record without an Open")?.clone();
+        if !open.verify(group.relay_key()) || open.header.round != round {
+            return Err(EvidenceError::Signature("Open"));
+        }
+        let view = keys::view_step(&open.body.view_prev, round, &open.digest());
+        let layout = Layout::new(group.params());
+        let alloc = match (open.body.alloc, &case.alloc) {
+            (None, _) => None,
+            (Some((ar, ah)), Some((arec, azs))) => {
+                if arec.digest() != ah || arec.header.round != ar || arec.header.epoch != epoch {
+                    return Err(EvidenceError::Inconsistent("allocation evidence mismatch"));
+                }
+                let (_, _, aclear) = cleartext(arec, azs, &group)?;
+                let a = Allocation::from_output(&layout, ar, &aclear);
+                Some((ar, a, aclear))
+            }
+            (Some(_), None) => {
+                return Err(EvidenceError::Inconsistent("allocation evidence missing"));
+            }
+        };
+        let allocated = alloc
+            .as_ref()
+            .map(|(_, a, _)| a.slots())
+            .unwrap_or_default();
+        let damage = damaged(&layout, round, &clear, &allocated);
+        Ok(RoundView {
+            record_digest: record.digest(),
+            xor: record.body.xor.clone(),
+            group,
+            epoch,
+            keys,
+            round,
+            open,
+            view,
+            commits,
+            seeds,
+            clear,
+            alloc,
+            damage,
+        })
+    }
+
+    /// Layout of the round vector.
+    pub fn layout(&self) -> Layout {
+        Layout::new(self.group.params())
+    }
+
+    /// Checks an accusation; `Some((slot, first differing position))` if valid.
+    pub fn check_accusation(&self, a: &Signed<Accuse>) -> Option<(u32, u64)> {
+        let Sender::Member(i) = a.header.sender else {
+            return None;
+        };
+        let b = &a.body;
+        let (ar, alloc, aclear) = self.alloc.as_ref()?;
+        let d0 = self.damage.first()?;
+        let layout = self.layout();
+        let ok = a.header.round == self.round
+            && b.record == self.record_digest
+            && d0.allocated
+            && d0.slot == b.slot
+            && *ar == b.alloc_round
+            && alloc.by_cell.get(&b.cell) == Some(&b.slot)
+            && b.cell < layout.cells
+            && aclear[layout.cell(b.cell)] == keys::footprint(&b.gamma)
+            && dleq::verify_vartime(
+                &self.keys.get(&i)?.0,
+                &keys::footprint_base(self.group.id(), self.epoch, *ar),
+                &b.gamma,
+                &b.proof,
+                &accuse_context(self.group.id(), self.epoch, *ar, i),
+            );
+        if !ok {
+            return None;
+        }
+        let x = first_trap_difference(&layout, self.round, b.slot, &b.gamma, &self.clear)?;
+        Some((b.slot, x))
+    }
+
+    /// The first unallocated item of D, blamed against zero: its first non-zero byte.
+    pub fn zero_position(&self) -> Option<u64> {
+        let d = self.damage.iter().find(|d| !d.allocated)?;
+        first_nonzero(&self.layout(), &self.clear, d.slot)
+    }
+
+    /// Positions a BlameStart must name, given its accusation (checked before).
+    pub fn positions(&self, accused: Option<u64>) -> Vec<u64> {
+        let mut p: Vec<u64> = accused.into_iter().collect();
+        if let Some(z) = self.zero_position() {
+            if !p.contains(&z) {
+                p.push(z);
+            }
+        }
+        p
+    }
+
+    /// The true pad byte of pair (i, j) at `x`, from `K_ij`.
+    pub fn pad_byte(&self, i: u32, j: u32, shared: &[u8; 32], x: u64) -> Option<u8> {
+        let (ei, ej) = (self.keys.get(&i)?, self.keys.get(&j)?);
+        let s = keys::pair_secret(self.group.id(), self.epoch, (i, ei), (j, ej), shared);
+        let k = keys::pad_key(&s, &keys::pad_nonce(self.round, &self.view));
+        Some(keystream(&k, self.round, x, 1)[0])
+    }
+
+    fn blind_byte(&self, i: u32, x: u64) -> Option<u8> {
+        let z = StreamKey::from_bytes(*self.seeds.get(&i)?);
+        Some(keystream(&z, self.round, x, 1)[0])
+    }
+}
+
+/// Pairs `(i, j)`, `i < j`, that disclosed different pad bytes at some position.
+pub fn disputes(set: &DisclosureSet) -> BTreeSet<(u32, u32)> {
+    let mut claimed: BTreeMap<(u32, u32, u64), u8> = BTreeMap::new();
+    for d in &set.disclosures {
+        let Sender::Member(i) = d.header.sender else {
+            continue;
+        };
+        for b in &d.body.bytes {
+            for &(j, p) in &b.pads {
+                claimed.insert((i, j, b.position), p);
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    for (&(i, j, x), &p) in &claimed {
+        if let Some(&q) = claimed.get(&(j, i, x)) {
+            if p != q {
+                out.insert((i.min(j), i.max(j)));
+            }
+        }
+    }
+    out
+}
+
+fn convict(round: u64, who: Culprit, rule: Rule, unresponsive: Vec<u32>) -> Verdict {
+    Verdict {
+        round,
+        culprit: Some(who),
+        rule,
+        unresponsive,
+    }
+}
+
+/// Judges a case. Deterministic: every honest party computes the same verdict from the same
+/// case. Errors mean the bundle is not evidence of anything.
+pub fn judge(case: &Case) -> EResult<Verdict> {
+    // Member equivocation needs nothing but the roster and the two commitments.
+    if let Some((a, b)) = &case.equivocation {
+        let group =
+            Group::from_data(&case.group).map_err(|e| EvidenceError::Group(e.to_string()))?;
+        let (Sender::Member(i), Sender::Member(j)) = (a.header.sender, b.header.sender) else {
+            return Err(EvidenceError::Inconsistent("commitments not from members"));
+        };
+        let pk = need(group.member_key(i), "member outside the roster")?;
+        let same_slot = i == j
+            && a.header.round == b.header.round
+            && a.header.epoch == b.header.epoch
+            && a.header.group_id == *group.id()
+            && b.header.group_id == *group.id();
+        if !same_slot || a.body == b.body {
+            return Err(EvidenceError::Inconsistent(
+                "not two different commitments for one round",
+            ));
+        }
+        if !a.verify(pk) || !b.verify(pk) {
+            return Err(EvidenceError::Signature("Commit"));
+        }
+        return Ok(convict(
+            a.header.round,
+            Culprit::Member(i),
+            Rule::MemberEquivocation,
+            vec![],
+        ));
+    }
+    // Relay equivocation: two relay-signed Opens for one round in one Record.
+    if let Some(rec) = &case.record {
+        let group =
+            Group::from_data(&case.group).map_err(|e| EvidenceError::Group(e.to_string()))?;
+        let relay = group.relay_key();
+        let distinct: BTreeSet<Hash> = rec.body.opens.iter().map(|o| o.digest()).collect();
+        if distinct.len() > 1 {
+            let all_signed = rec.verify(relay)
+                && rec
+                    .body
+                    .opens
+                    .iter()
+                    .all(|o| o.verify(relay) && o.header.round == rec.header.round);
+            if !all_signed {
+                return Err(EvidenceError::Signature("Open"));
+            }
+            return Ok(convict(
+                rec.header.round,
+                Culprit::Relay,
+                Rule::RelayEquivocation,
+                vec![],
+            ));
+        }
+    }
+    let rv = RoundView::new(case)?;
+    let relay = *rv.group.relay_key();
+    let start = match (&case.disclosure, &case.start) {
+        (Some(set), _) => &set.body.start,
+        (None, Some(s)) => s,
+        (None, None) => return Err(EvidenceError::Empty),
+    };
+    if !start.verify(&relay)
+        || start.header.round != rv.round
+        || start.body.record != rv.record_digest
+    {
+        return Err(EvidenceError::Signature("BlameStart"));
+    }
+    // The accusation, if any, must hold; a false one convicts its signer.
+    let mut accused = None;
+    if let Some(a) = &start.body.accusation {
+        let Sender::Member(i) = a.header.sender else {
+            return Err(EvidenceError::Inconsistent("accusation not from a member"));
+        };
+        let pk = need(rv.group.member_key(i), "accuser outside the roster")?;
+        if !a.verify(pk) || a.header.epoch != rv.epoch || a.header.group_id != *rv.group.id() {
+            return Err(EvidenceError::Signature("Accuse"));
+        }
+        match rv.check_accusation(a) {
+            Some((slot, x)) => accused = Some((i, slot, x, a.body.gamma)),
+            None => {
+                return Ok(convict(
+                    rv.round,
+                    Culprit::Member(i),
+                    Rule::FalseAccusation,
+                    vec![],
+                ));
+            }
+        }
+    }
+    if start.body.positions != rv.positions(accused.map(|a| a.2)) || start.body.positions.is_empty()
+    {
+        return Ok(convict(
+            rv.round,
+            Culprit::Relay,
+            Rule::BadBlameStart,
+            vec![],
+        ));
+    }
+    let Some(set) = &case.disclosure else {
+        return Err(EvidenceError::Empty);
+    };
+    if !set.verify(&relay) || set.header.round != rv.round {
+        return Err(EvidenceError::Signature("DisclosureSet"));
+    }
+    let positions = &start.body.positions;
+    let present = &rv.open.body.present;
+    let start_digest = start.digest();
+    let layout = rv.layout();
+    // Disclosures: signed, well-formed, chunks matching the member's own commitment.
+    let mut disclosed: BTreeMap<u32, &Signed<Disclose>> = BTreeMap::new();
+    for d in &set.body.disclosures {
+        let Sender::Member(i) = d.header.sender else {
+            return Err(EvidenceError::Inconsistent("disclosure not from a member"));
+        };
+        let pk = need(rv.group.member_key(i), "discloser outside the roster")?;
+        if !d.verify(pk) || d.header.round != rv.round || d.header.epoch != rv.epoch {
+            return Err(EvidenceError::Signature("Disclose"));
+        }
+        if d.body.start != start_digest || !present.contains(&i) || disclosed.contains_key(&i) {
+            return Err(EvidenceError::Inconsistent("disclosure out of place"));
+        }
+        let commit = need(rv.commits.get(&i), "discloser without commitment")?;
+        let others: Vec<u32> = present.iter().copied().filter(|&j| j != i).collect();
+        let well_formed = d.body.bytes.len() == positions.len()
+            && d.body.bytes.iter().zip(positions).all(|(b, &x)| {
+                b.position == x
+                    && b.pads.iter().map(|p| p.0).eq(others.iter().copied())
+                    && b.proof.index as u64 == x / merkle::CHUNK as u64
+                    && merkle::verify(
+                        &commit.body.ciphertext,
+                        layout.len() as u64,
+                        &b.chunk,
+                        &b.proof,
+                    )
+            });
+        if !well_formed {
+            return Ok(convict(
+                rv.round,
+                Culprit::Member(i),
+                Rule::BadDisclosure,
+                vec![],
+            ));
+        }
+        disclosed.insert(i, d);
+    }
+    let mut unresponsive: Vec<u32> = present
+        .iter()
+        .copied()
+        .filter(|i| !disclosed.contains_key(i))
+        .collect();
+    if set.body.missing != unresponsive {
+        return Err(EvidenceError::Inconsistent(
+            "missing list disagrees with disclosures",
+        ));
+    }
+    // Pad disputes first: settled by DLEQ-proven K_ij.
+    let pad = |i: u32, j: u32, x: u64| -> Option<u8> {
+        let d = disclosed.get(&i)?;
+        let k = positions.iter().position(|&p| p == x)?;
+        d.body.bytes[k].pads.iter().find(|p| p.0 == j).map(|p| p.1)
+    };
+    let conflicts = disputes(&set.body);
+    if !conflicts.is_empty() {
+        let set_digest = set.digest();
+        let mut shared: BTreeMap<(u32, u32), [u8; 32]> = BTreeMap::new();
+        if let Some(rs) = &case.reveals {
+            if !rs.verify(&relay) || rs.body.set != set_digest {
+                return Err(EvidenceError::Signature("RevealSet"));
+            }
+            for r in &rs.body.reveals {
+                let Sender::Member(i) = r.header.sender else {
+                    continue;
+                };
+                let j = r.body.other;
+                let (Some(pk), Some(ei), Some(ej)) =
+                    (rv.group.member_key(i), rv.keys.get(&i), rv.keys.get(&j))
+                else {
+                    continue;
+                };
+                let Some(ej_point) = ej.point() else { continue };
+                if r.verify(pk)
+                    && r.body.set == set_digest
+                    && dleq::verify_vartime(
+                        &ei.0,
+                        &ej_point,
+                        &r.body.shared,
+                        &r.body.proof,
+                        &reveal_context(rv.group.id(), rv.epoch, i, j),
+                    )
+                {
+                    shared.insert((i.min(j), i.max(j)), r.body.shared);
+                }
+            }
+        }
+        let mut liars = BTreeSet::new();
+        for &(i, j) in &conflicts {
+            match shared.get(&(i, j)) {
+                Some(k) => {
+                    for &x in positions {
+                        let truth = need(rv.pad_byte(i, j, k, x), "pad of unknown pair")?;
+                        for (a, b) in [(i, j), (j, i)] {
+                            if pad(a, b, x).is_some_and(|p| p != truth) {
+                                liars.insert(a);
+                            }
+                        }
+                    }
+                }
+                None => {
+                    unresponsive.extend([i, j]);
+                }
+            }
+        }
+        if let Some(&liar) = liars.iter().next() {
+            unresponsive.sort();
+            unresponsive.dedup();
+            return Ok(convict(
+                rv.round,
+                Culprit::Member(liar),
+                Rule::PadLie,
+                unresponsive,
+            ));
+        }
+    }
+    // Byte checks: c_i[x] = b_i[x] ⊕ ⨁_j pad_ij[x] ⊕ (what i may write at x).
+    for (&i, d) in &disclosed {
+        for (b, &x) in d.body.bytes.iter().zip(positions) {
+            let off = (x % merkle::CHUNK as u64) as usize;
+            let c = need(b.chunk.get(off).copied(), "position outside its chunk")?;
+            let mut acc = need(rv.blind_byte(i, x), "no seed")?;
+            for &(_, p) in &b.pads {
+                acc ^= p;
+            }
+            if let Some((a, slot, _, gamma)) = accused {
+                let r = layout.slot(slot);
+                if a == i && (r.start as u64..r.end as u64).contains(&x) {
+                    acc ^= slots::trap_slot(&layout, rv.round, slot, &gamma)[x as usize - r.start];
+                }
+            }
+            if c != acc {
+                unresponsive.sort();
+                unresponsive.dedup();
+                return Ok(convict(
+                    rv.round,
+                    Culprit::Member(i),
+                    Rule::CiphertextMismatch,
+                    unresponsive,
+                ));
+            }
+        }
+    }
+    unresponsive.sort();
+    unresponsive.dedup();
+    if !unresponsive.is_empty() {
+        return Ok(Verdict {
+            round: rv.round,
+            culprit: None,
+            rule: Rule::Unresolved,
+            unresponsive,
+        });
+    }
+    // Every member's bytes check out: the Record must be their XOR.
+    for (k, &x) in positions.iter().enumerate() {
+        let off = (x % merkle::CHUNK as u64) as usize;
+        let mut acc = 0u8;
+        for d in disclosed.values() {
+            acc ^= d.body.bytes[k].chunk[off];
+        }
+        if acc != rv.xor[x as usize] {
+            return Ok(convict(
+                rv.round,
+                Culprit::Relay,
+                Rule::RecordMismatch,
+                vec![],
+            ));
+        }
+    }
+    Ok(Verdict {
+        round: rv.round,
+        culprit: None,
+        rule: Rule::NoFault,
+        unresponsive: vec![],
+    })
+}
+
+/// Encodes a case as an evidence file: magic, bincode case, SHA3-256 of both.
+pub fn encode_evidence(case: &Case) -> Vec<u8> {
+    let mut out = EVIDENCE_MAGIC.to_vec();
+    out.extend_from_slice(&wire::encode(case));
+    let h = hash("dcnet/v1/evidence", &[&out]);
+    out.extend_from_slice(&h);
+    out
+}
+
+/// Decodes an evidence file (size-bounded, exact).
+pub fn decode_evidence(bytes: &[u8]) -> EResult<Case> {
+    if bytes.len() < 8 + 32 || &bytes[..8] != EVIDENCE_MAGIC {
+        return Err(EvidenceError::Format("missing dcnetEv1 header".into()));
+    }
+    let (body, h) = bytes.split_at(bytes.len() - 32);
+    if hash("dcnet/v1/evidence", &[body]) != h {
+        return Err(EvidenceError::Format("checksum mismatch".into()));
+    }
+    wire::decode(&body[8..]).map_err(|e| EvidenceError::Format(e.to_string()))
+}
