@@ -15,17 +15,20 @@
 //! - it verifies only relay signatures in the common case (a constant number per round);
 //!   members' signatures are checked by the relay and, in blame, by everyone.
 
+use super::blame::{self, Case, Culprit, Verdict};
 use super::slots::{self, Allocation, Fragment, Layout, Reassembly, SlotContent};
 use super::{HighWaterStore, MemberId, ProtocolError, invalid};
+use crate::adversary::MemberFault;
 use crate::crypto::identity::IdentityKey;
 use crate::crypto::keys::{self, EpochPublic, EpochSecret, PairSecret};
 use crate::crypto::pad::{self, Keystream, StreamKey};
-use crate::crypto::{Hash, ct_eq, merkle};
+use crate::crypto::{Hash, ct_eq, dleq, merkle};
 use crate::params::Group;
 use crate::protocol::Time;
 use crate::wire::{
-    self, Abort, Body, Commit, CommitSet, EpochKey, EpochKeys, EpochRequest, Kind, Open, Record,
-    Reveal, Sender, Signed, Unblind, ZSet,
+    self, Abort, Accuse, Body, BlameStart, Commit, CommitSet, DisclosedByte, Disclose,
+    DisclosureSet, EpochKey, EpochKeys, EpochRequest, Evidence, KeyReveal, Kind, Open, Record,
+    RevealSet, Reveal, Sender, Signed, Unblind, ZSet,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
@@ -111,6 +114,20 @@ pub enum MemberEvent {
         /// Round.
         round: u64,
     },
+    /// We accused: our trap slot was hit.
+    Accused {
+        /// Round.
+        round: u64,
+        /// Our slot.
+        slot: u32,
+    },
+    /// A blame case was judged. `case` is the self-contained evidence.
+    Verdict {
+        /// The verdict.
+        verdict: Verdict,
+        /// The evidence it was reached from.
+        case: Box<Case>,
+    },
 }
 
 /// Why a message could not be queued.
@@ -143,6 +160,7 @@ struct Reservation {
 
 struct Owned {
     slot: u32,
+    cell: u32,
     purpose: Purpose,
     gamma: [u8; 32],
 }
@@ -183,6 +201,8 @@ struct Attempt {
     open_hash: Hash,
     view: Hash,
     ciphertext: Vec<u8>,
+    /// Our contribution `m_i` (kept for blame, and for faults that need to know what they did).
+    plain: Vec<u8>,
     /// What we wrote into our owned slot, if any.
     slot_written: Option<(u32, Vec<u8>)>,
     z: StreamKey,
@@ -241,6 +261,23 @@ pub struct Member {
     queue: VecDeque<Outgoing>,
     next_ticket: u64,
     reasm: Reassembly,
+    faults: Vec<MemberFault>,
+    epoch_keys: Option<Signed<EpochKeys>>,
+    /// The last completed round, kept for blame.
+    done: Option<Done>,
+    /// Record and ZSet of the round before `done` (its allocation source).
+    prev_evidence: Option<(Signed<Record>, Signed<ZSet>)>,
+    /// The blame case in progress.
+    case: Option<Case>,
+    convicted: BTreeSet<u32>,
+    relay_convicted: bool,
+}
+
+/// A completed round, kept for blame.
+struct Done {
+    attempt: Box<Attempt>,
+    record: Signed<Record>,
+    zset: Signed<ZSet>,
 }
 
 impl Member {
@@ -252,6 +289,18 @@ impl Member {
         key: IdentityKey,
         seed: [u8; 32],
         store: Box<dyn HighWaterStore + Send>,
+    ) -> Result<Member, String> {
+        Self::with_faults(group, me, key, seed, store, Vec::new())
+    }
+
+    /// A member with injected faults (adversarial experiments only; see [`crate::adversary`]).
+    pub fn with_faults(
+        group: Arc<Group>,
+        me: MemberId,
+        key: IdentityKey,
+        seed: [u8; 32],
+        store: Box<dyn HighWaterStore + Send>,
+        faults: Vec<MemberFault>,
     ) -> Result<Member, String> {
         if group.member_key(me.0) != Some(&key.public()) {
             return Err(format!("key is not roster entry {}", me.0));
@@ -278,6 +327,13 @@ impl Member {
             next_ticket: 0,
             reasm: Reassembly::new(4096, 1 << 16, max_fragments),
             group,
+            faults,
+            epoch_keys: None,
+            done: None,
+            prev_evidence: None,
+            case: None,
+            convicted: BTreeSet::new(),
+            relay_convicted: false,
         })
     }
 
@@ -334,6 +390,9 @@ impl Member {
     pub fn handle_message(&mut self, _now: Time, bytes: &[u8]) -> Result<(), ProtocolError> {
         let f = wire::decode_frame(bytes)?;
         let kind = f.header.kind;
+        if self.relay_convicted {
+            return Err(ProtocolError::RelayConvicted);
+        }
         if f.header.sender != Sender::Relay {
             return Err(ProtocolError::WrongSender(kind));
         }
@@ -359,6 +418,10 @@ impl Member {
             Body::Record(b) => self.on_record(checked!(b)),
             Body::ZSet(b) => self.on_zset(checked!(b)),
             Body::Abort(b) => self.on_abort(checked!(b)),
+            Body::BlameStart(b) => self.on_blame_start(checked!(b)),
+            Body::DisclosureSet(b) => self.on_disclosure_set(checked!(b)),
+            Body::RevealSet(b) => self.on_reveal_set(checked!(b)),
+            Body::Evidence(b) => self.on_evidence(checked!(b)),
             _ => Err(ProtocolError::Unexpected {
                 kind,
                 phase: self.phase.name(),
@@ -414,6 +477,9 @@ impl Member {
         }
         if !m.body.members.contains(&self.me) {
             return Err(invalid(Kind::EpochRequest, "we are not invited"));
+        }
+        if m.body.members.iter().any(|i| self.convicted.contains(i)) {
+            return Err(invalid(Kind::EpochRequest, "invites a convicted member"));
         }
         let secret = loop {
             let mut wide = [0u8; 64];
@@ -483,6 +549,10 @@ impl Member {
         else {
             unreachable!("checked above")
         };
+        self.epoch_keys = Some(m.clone());
+        self.done = None;
+        self.prev_evidence = None;
+        self.case = None;
         let gid = *self.group.id();
         let mine = secret.public();
         let mut pairs = BTreeMap::new();
@@ -573,6 +643,13 @@ impl Member {
         self.abandon_attempt();
         let attempt = self.compose(m);
         self.outbox.push_back(attempt.commit.clone().into_frame());
+        if self.faults.contains(&MemberFault::Equivocate) {
+            // A second, different commitment for the same round.
+            let mut other = attempt.commit.body.clone();
+            other.blinding[0] ^= 1;
+            self.outbox
+                .push_back(self.sign(attempt.round, other).into_frame());
+        }
         self.phase = Phase::Committed(Box::new(attempt));
         Ok(())
     }
@@ -585,7 +662,6 @@ impl Member {
         let gid = *self.group.id();
         let layout = self.layout;
         let mut m = vec![0u8; layout.len()];
-        let ep = self.ep.as_ref().expect("on_open checked the epoch");
         // Our owned slot, if this attempt uses the allocation we won in.
         let mut slot_written = None;
         let uses_alloc = open.body.alloc.is_some();
@@ -612,6 +688,7 @@ impl Member {
             }
         }
         // Reserve: one cell, every round (a trap when idle, with probability p_cover).
+        let ep = self.ep.as_ref().expect("on_open checked the epoch");
         let gamma = ep.secret.gamma(&gid, ep.epoch, round);
         let footprint = keys::footprint(&gamma);
         let purpose = self.choose_purpose();
@@ -633,6 +710,8 @@ impl Member {
         let mut z = [0u8; 32];
         self.rng.fill_bytes(&mut z);
         let z = StreamKey::from_bytes(z);
+        self.jam(&mut m, &open.body);
+        let plain = m.clone();
         let mut c = m;
         let ep = self.ep.as_ref().expect("checked");
         let pairs = open.body.present.iter().filter_map(|j| ep.pairs.get(j));
@@ -651,6 +730,7 @@ impl Member {
             open_hash,
             view,
             ciphertext: c,
+            plain,
             slot_written,
             z,
             commit,
@@ -771,6 +851,10 @@ impl Member {
         };
         let digest = m.digest();
         a.commit_set = Some((m, digest));
+        if self.faults.contains(&MemberFault::Withhold) {
+            self.phase = Phase::Revealed(a);
+            return Ok(());
+        }
         let reveal = self.sign(
             a.round,
             Reveal {
@@ -922,12 +1006,12 @@ impl Member {
         let seeds: Vec<StreamKey> = seeds.values().map(|z| StreamKey::from_bytes(*z)).collect();
         pad::unblind_in_place(&mut self.ks, &mut clear, a.round, &seeds);
         let rec_hash = *rec_hash;
-        self.complete(a, rec_hash, clear);
+        self.complete(a, rec_hash, clear, m);
         Ok(())
     }
 
     /// A round completed: extend the chain, settle our slot and reservation, deliver.
-    fn complete(&mut self, a: Box<Attempt>, rec_hash: Hash, clear: Vec<u8>) {
+    fn complete(&mut self, a: Box<Attempt>, rec_hash: Hash, clear: Vec<u8>, zset: Signed<ZSet>) {
         let layout = self.layout;
         let round = a.round;
         self.chain_head = a.view;
@@ -968,7 +1052,15 @@ impl Member {
                 damaged += 1;
             }
         }
-        // 2. Our owned slot's outcome.
+        // 2. Our owned slot's outcome (and, if it was a trap and is D's first item, accuse).
+        let damage = blame::damaged(&layout, round, &clear, &alloc_slots);
+        let accusation = old.as_ref().and_then(|src| {
+            let own = src.mine.as_ref()?;
+            let d0 = damage.first()?;
+            let honest = d0.slot == own.slot && own.purpose == Purpose::Trap;
+            let false_accuser = self.faults.contains(&MemberFault::FalseAccuse);
+            (a.uses_alloc && (honest || false_accuser)).then(|| (src.round, d0.slot, own.cell, own.gamma))
+        });
         if let Some(own) = old.and_then(|s| s.mine) {
             if a.uses_alloc {
                 let intact = a
@@ -989,12 +1081,13 @@ impl Member {
         // 3. This round's cells allocate the next attempt.
         let alloc = Allocation::from_output(&layout, round, &clear);
         let mut mine = None;
-        if let Some(r) = a.reservation {
+        if let Some(r) = a.reservation.clone() {
             let won = !alloc.overflow && clear[layout.cell(r.cell)] == r.footprint;
             match alloc.by_cell.get(&r.cell).filter(|_| won) {
                 Some(&slot) => {
                     mine = Some(Owned {
                         slot,
+                        cell: r.cell,
                         purpose: r.purpose,
                         gamma: r.gamma,
                     })
@@ -1019,6 +1112,312 @@ impl Member {
             filled,
             damaged,
         });
+        // Keep this round for blame; the previous one becomes allocation evidence.
+        let record = a
+            .record
+            .as_ref()
+            .map(|(r, _)| r.clone())
+            .expect("a completed attempt has its Record");
+        if let Some(prev) = self.done.take() {
+            self.prev_evidence = Some((prev.record, prev.zset));
+        }
+        self.done = Some(Done {
+            attempt: a,
+            record,
+            zset,
+        });
+        self.case = None;
+        if let Some((alloc_round, slot, cell, gamma)) = accusation {
+            self.accuse(round, rec_hash, alloc_round, slot, cell, gamma);
+        }
+    }
+
+    fn accuse(&mut self, round: u64, record: Hash, alloc_round: u64, slot: u32, cell: u32, gamma: [u8; 32]) {
+        let Some(ep) = &self.ep else { return };
+        let gid = *self.group.id();
+        let mut fresh = [0u8; 32];
+        self.rng.fill_bytes(&mut fresh);
+        let base = keys::footprint_base(&gid, ep.epoch, alloc_round);
+        let ctx = blame::accuse_context(&gid, ep.epoch, alloc_round, self.me);
+        let (_, proof) = dleq::prove(&ep.secret, &base, &ctx, &fresh);
+        let msg = self.sign(
+            round,
+            Accuse {
+                record,
+                slot,
+                alloc_round,
+                cell,
+                gamma,
+                proof,
+            },
+        );
+        self.outbox.push_back(msg.into_frame());
+        self.events.push_back(MemberEvent::Accused { round, slot });
+    }
+
+    /// The case skeleton for the last completed round.
+    fn base_case(&self) -> Option<Case> {
+        let done = self.done.as_ref()?;
+        let alloc = done
+            .attempt
+            .open
+            .body
+            .alloc
+            .and_then(|_| self.prev_evidence.clone());
+        Some(Case {
+            group: self.group.to_data(),
+            epoch_keys: self.epoch_keys.clone()?,
+            record: Some(done.record.clone()),
+            zset: Some(done.zset.clone()),
+            alloc,
+            disclosure: None,
+            start: None,
+            reveals: None,
+            equivocation: None,
+        })
+    }
+
+    fn conclude(&mut self, case: Case) {
+        match blame::judge(&case) {
+            Ok(verdict) => {
+                match verdict.culprit {
+                    Some(Culprit::Member(i)) => {
+                        self.convicted.insert(i);
+                    }
+                    Some(Culprit::Relay) => self.relay_convicted = true,
+                    None => {}
+                }
+                self.case = None;
+                self.events.push_back(MemberEvent::Verdict {
+                    verdict,
+                    case: Box::new(case),
+                });
+            }
+            Err(_) => self.case = Some(case),
+        }
+    }
+
+    fn on_blame_start(&mut self, m: Signed<BlameStart>) -> Result<(), ProtocolError> {
+        self.check_epoch(m.header.epoch)?;
+        let bad = |r| invalid(Kind::BlameStart, r);
+        let done = self.done.as_ref().ok_or(bad("no completed round"))?;
+        if m.header.round != done.attempt.round || m.body.record != done.record.digest() {
+            return Err(bad("not our last completed round"));
+        }
+        if self.case.is_some() {
+            return Err(bad("a case is already open"));
+        }
+        let mut case = self.base_case().ok_or(bad("no epoch keys"))?;
+        case.start = Some(m.clone());
+        // A false accusation or a wrong position list is judged right away.
+        if blame::judge(&case).is_ok() {
+            self.conclude(case);
+            return Ok(());
+        }
+        self.case = Some(case);
+        if self.faults.contains(&MemberFault::Refuse) {
+            return Ok(());
+        }
+        let done = self.done.as_ref().expect("checked above");
+        let a = &done.attempt;
+        let ep = self.ep.as_ref().ok_or(bad("no epoch"))?;
+        let nonce = keys::pad_nonce(a.round, &a.view);
+        let accused_slot = m
+            .body
+            .accusation
+            .as_ref()
+            .filter(|acc| acc.header.sender == Sender::Member(self.me))
+            .map(|acc| acc.body.slot);
+        let mut bytes = Vec::new();
+        for &x in &m.body.positions {
+            if x as usize >= a.ciphertext.len() {
+                return Err(bad("position outside the vector"));
+            }
+            let mut pads: Vec<(u32, u8)> = Vec::new();
+            for &j in &a.open.body.present {
+                if j == self.me {
+                    continue;
+                }
+                let s = ep.pairs.get(&j).ok_or(bad("unknown pair"))?;
+                let k = keys::pad_key(s, &nonce);
+                pads.push((j, pad::keystream(&k, a.round, x, 1)[0]));
+            }
+            if self.faults.contains(&MemberFault::LiePads) {
+                // Shift the first pad so that our own equation balances with what we were
+                // allowed to write: 0 here, or our trap byte if we are the accuser.
+                let allowed = match (accused_slot, &a.slot_written) {
+                    (Some(s), Some((ws, w))) if s == *ws => {
+                        let r = self.layout.slot(s);
+                        if (r.start as u64..r.end as u64).contains(&x) {
+                            w[x as usize - r.start]
+                        } else {
+                            0
+                        }
+                    }
+                    _ => 0,
+                };
+                let delta = a.plain[x as usize] ^ allowed;
+                if let Some(p) = pads.first_mut() {
+                    p.1 ^= if delta == 0 { 0x01 } else { delta };
+                }
+            }
+            let index = (x / merkle::CHUNK as u64) as u32;
+            let proof = merkle::prove(&a.ciphertext, index).ok_or(bad("no chunk"))?;
+            let range = merkle::chunk_range(a.ciphertext.len() as u64, index).ok_or(bad("no chunk"))?;
+            bytes.push(DisclosedByte {
+                position: x,
+                pads,
+                chunk: a.ciphertext[range.start as usize..range.end as usize].to_vec(),
+                proof,
+            });
+        }
+        let msg = self.sign(
+            a.round,
+            Disclose {
+                start: m.digest(),
+                bytes,
+            },
+        );
+        self.outbox.push_back(msg.into_frame());
+        Ok(())
+    }
+
+    fn on_disclosure_set(&mut self, m: Signed<DisclosureSet>) -> Result<(), ProtocolError> {
+        self.check_epoch(m.header.epoch)?;
+        let bad = |r| invalid(Kind::DisclosureSet, r);
+        let Some(mut case) = self.case.take() else {
+            return Err(bad("no case open"));
+        };
+        if case.start.as_ref() != Some(&m.body.start) || case.disclosure.is_some() {
+            self.case = Some(case);
+            return Err(bad("answers another BlameStart"));
+        }
+        let set_digest = m.digest();
+        let disputes = blame::disputes(&m.body);
+        case.disclosure = Some(m);
+        if disputes.is_empty() {
+            self.conclude(case);
+            return Ok(());
+        }
+        // Reveal K_ij for every disputed pair we belong to (a liar would rather not).
+        let reveal = !self.faults.contains(&MemberFault::Refuse)
+            && !self.faults.contains(&MemberFault::LiePads);
+        if let (true, Some(ep), Some(done)) = (reveal, &self.ep, &self.done) {
+            let gid = *self.group.id();
+            let round = done.attempt.round;
+            let mut out = Vec::new();
+            for &(i, j) in &disputes {
+                let other = match (i == self.me, j == self.me) {
+                    (true, _) => j,
+                    (_, true) => i,
+                    _ => continue,
+                };
+                let Some(eo) = ep.keys.get(&other).copied() else { continue };
+                let (Some(point), Some(shared)) = (eo.point(), ep.secret.shared(&eo)) else {
+                    continue;
+                };
+                let mut fresh = [0u8; 32];
+                self.rng.fill_bytes(&mut fresh);
+                let ctx = blame::reveal_context(&gid, ep.epoch, self.me, other);
+                let (y, proof) = dleq::prove(&ep.secret, &point, &ctx, &fresh);
+                debug_assert_eq!(y, shared);
+                out.push(KeyReveal {
+                    set: set_digest,
+                    other,
+                    shared,
+                    proof,
+                });
+            }
+            for r in out {
+                let msg = self.sign(round, r);
+                self.outbox.push_back(msg.into_frame());
+            }
+        }
+        self.case = Some(case);
+        Ok(())
+    }
+
+    fn on_reveal_set(&mut self, m: Signed<RevealSet>) -> Result<(), ProtocolError> {
+        self.check_epoch(m.header.epoch)?;
+        let Some(mut case) = self.case.take() else {
+            return Err(invalid(Kind::RevealSet, "no case open"));
+        };
+        if case.disclosure.as_ref().map(|d| d.digest()) != Some(m.body.set) {
+            self.case = Some(case);
+            return Err(invalid(Kind::RevealSet, "answers another DisclosureSet"));
+        }
+        case.reveals = Some(m);
+        self.conclude(case);
+        Ok(())
+    }
+
+    fn on_evidence(&mut self, m: Signed<Evidence>) -> Result<(), ProtocolError> {
+        self.check_epoch(m.header.epoch)?;
+        let case = Case {
+            group: self.group.to_data(),
+            epoch_keys: self
+                .epoch_keys
+                .clone()
+                .ok_or(invalid(Kind::Evidence, "no epoch"))?,
+            record: None,
+            zset: None,
+            alloc: None,
+            disclosure: None,
+            start: None,
+            reveals: None,
+            equivocation: Some(m.body.commits),
+        };
+        match blame::judge(&case) {
+            Ok(_) => {
+                self.conclude(case);
+                Ok(())
+            }
+            Err(_) => Err(invalid(Kind::Evidence, "does not prove anything")),
+        }
+    }
+
+    /// Faults that write where they may not (adversarial experiments only).
+    fn jam(&mut self, m: &mut [u8], open: &Open) {
+        if self.faults.is_empty() {
+            return;
+        }
+        let layout = self.layout;
+        let own = self
+            .alloc_src
+            .as_ref()
+            .and_then(|s| s.mine.as_ref())
+            .map(|o| o.slot);
+        let targets: Vec<u32> = match (&self.alloc_src, open.alloc) {
+            (Some(src), Some(_)) => src.alloc.slots().into_iter().filter(|s| Some(*s) != own).collect(),
+            _ => (0..layout.slots).collect(),
+        };
+        for f in self.faults.clone() {
+            let coin = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+            match f {
+                MemberFault::JamSlots { rate } if coin < rate && !targets.is_empty() => {
+                    let s = targets[(self.rng.next_u64() % targets.len() as u64) as usize];
+                    let r = layout.slot(s);
+                    let at = r.start + (self.rng.next_u64() % (r.end - r.start) as u64) as usize;
+                    m[at] ^= 1 + (self.rng.next_u64() % 255) as u8;
+                }
+                MemberFault::JamAll => {
+                    for &s in &targets {
+                        let r = layout.slot(s);
+                        let at = r.start + (self.rng.next_u64() % (r.end - r.start) as u64) as usize;
+                        m[at] ^= 1 + (self.rng.next_u64() % 255) as u8;
+                    }
+                }
+                MemberFault::JamCells { rate } if coin < rate => {
+                    let c = (self.rng.next_u64() % u64::from(layout.cells)) as u32;
+                    let mut g = [0u8; 8];
+                    self.rng.fill_bytes(&mut g);
+                    for (b, x) in m[layout.cell(c)].iter_mut().zip(g) {
+                        *b ^= x;
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     fn finish_sent(&mut self, round: u64) {

@@ -148,6 +148,9 @@ pub enum ProtocolError {
         /// Which check failed.
         reason: &'static str,
     },
+    /// We convicted the relay: nothing it sends is accepted any more.
+    #[error("the relay was convicted; waiting for another relay")]
+    RelayConvicted,
     /// The high-water mark could not be stored, so nothing was signed.
     #[error("cannot persist high-water mark: {0}")]
     Persist(String),

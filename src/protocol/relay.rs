@@ -9,6 +9,8 @@
 //! Invariant: no ciphertext `c_i` leaves the relay; only `⨁ c_i` does, and only once every
 //! reveal of the present set is in.
 
+use super::blame::{self, Case, Culprit, RoundView, Verdict};
+use super::slots::{Allocation, Layout};
 use super::{MemberId, ProtocolError, Time, Transmit, invalid};
 use crate::adversary::RelayFault;
 use crate::crypto::identity::IdentityKey;
@@ -17,8 +19,9 @@ use crate::crypto::pad::{self, Keystream, StreamKey};
 use crate::crypto::{Hash, ct_eq, merkle};
 use crate::params::Group;
 use crate::wire::{
-    self, Abort, Body, Commit, CommitSet, EpochKey, EpochKeys, EpochRequest, Open, Record, Sender,
-    Signed, Unblind, ZSet,
+    self, Abort, Accuse, BlameStart, Body, Commit, CommitSet, Disclose, DisclosureSet, EpochKey,
+    EpochKeys, EpochRequest, Evidence, KeyReveal, Open, Record, RevealSet, Sender, Signed,
+    Unblind, ZSet,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -81,6 +84,13 @@ pub enum RelayEvent {
         /// Members available.
         available: usize,
     },
+    /// A blame case was judged; `case` is the evidence.
+    Verdict {
+        /// The verdict.
+        verdict: Verdict,
+        /// The evidence.
+        case: Box<Case>,
+    },
 }
 
 struct Attempt {
@@ -96,6 +106,7 @@ struct Attempt {
     xor: Vec<u8>,
     revealed: BTreeSet<u32>,
     record_hash: Hash,
+    record: Option<Signed<Record>>,
     alt_record_hash: Option<Hash>,
     seeds: BTreeMap<u32, [u8; 32]>,
 }
@@ -123,6 +134,21 @@ enum Phase {
         att: Box<Attempt>,
         deadline: Time,
     },
+    /// D's first item is an allocated slot: waiting for its owner to accuse (or not).
+    Accusing {
+        deadline: Time,
+    },
+    Disclosing {
+        start: Signed<BlameStart>,
+        got: BTreeMap<u32, Signed<Disclose>>,
+        deadline: Time,
+    },
+    Revealing {
+        set: Signed<DisclosureSet>,
+        expected: BTreeSet<(u32, u32)>,
+        got: BTreeMap<(u32, u32), Signed<KeyReveal>>,
+        deadline: Time,
+    },
 }
 
 impl Phase {
@@ -134,6 +160,9 @@ impl Phase {
             Phase::Commit { .. } => "commit",
             Phase::Reveal { .. } => "reveal",
             Phase::Unblind { .. } => "unblind",
+            Phase::Accusing { .. } => "accusing",
+            Phase::Disclosing { .. } => "disclosing",
+            Phase::Revealing { .. } => "revealing",
         }
     }
 }
@@ -154,6 +183,16 @@ pub struct Relay {
     chain_head: Hash,
     last: Option<(u64, Hash)>,
     alloc_src: Option<(u64, Hash, Vec<u32>)>,
+    /// Allocation of the last completed round (for D of the next).
+    alloc_map: Option<Allocation>,
+    convicted: BTreeSet<u32>,
+    epoch_keys_msg: Option<Signed<EpochKeys>>,
+    /// The last completed round: its Open, Record, ZSet, and whether it used an allocation.
+    done: Option<(Signed<Record>, Signed<ZSet>)>,
+    /// The completed round before it (allocation evidence).
+    prev_done: Option<(Signed<Record>, Signed<ZSet>)>,
+    /// The blame case in progress.
+    case: Option<Case>,
     phase: Phase,
     outbox: VecDeque<Transmit>,
     events: VecDeque<RelayEvent>,
@@ -188,6 +227,12 @@ impl Relay {
             chain_head: [0; 32],
             last: None,
             alloc_src: None,
+            alloc_map: None,
+            convicted: BTreeSet::new(),
+            epoch_keys_msg: None,
+            done: None,
+            prev_done: None,
+            case: None,
             phase: Phase::Stopped,
             outbox: VecDeque::new(),
             events: VecDeque::new(),
@@ -238,7 +283,10 @@ impl Relay {
             Phase::Keys { deadline, .. }
             | Phase::Commit { deadline, .. }
             | Phase::Reveal { deadline, .. }
-            | Phase::Unblind { deadline, .. } => Some(*deadline),
+            | Phase::Unblind { deadline, .. }
+            | Phase::Accusing { deadline }
+            | Phase::Disclosing { deadline, .. }
+            | Phase::Revealing { deadline, .. } => Some(*deadline),
             Phase::Idle { at } => Some(*at),
         }
     }
@@ -294,6 +342,9 @@ impl Relay {
                 self.send_zset(&att, missing);
                 self.phase = Phase::Idle { at: now };
             }
+            Phase::Accusing { .. } => self.start_blame(now, None),
+            Phase::Disclosing { start, got, .. } => self.send_disclosure_set(now, start, got),
+            Phase::Revealing { set, got, .. } => self.send_reveal_set(now, set, got),
             Phase::Stopped => {}
         }
     }
@@ -339,7 +390,9 @@ impl Relay {
     fn begin_epoch(&mut self, now: Time) {
         self.epoch += 1;
         self.rejoin = false;
-        let invited: Vec<u32> = (0..self.group.size() as u32).collect();
+        let invited: Vec<u32> = (0..self.group.size() as u32)
+            .filter(|i| !self.convicted.contains(i))
+            .collect();
         self.absent.clear();
         let req = self.sign(
             0,
@@ -393,6 +446,10 @@ impl Relay {
         self.chain_head = keys::view_genesis(self.group.id(), epoch, &list);
         self.last = None;
         self.alloc_src = None;
+        self.alloc_map = None;
+        self.done = None;
+        self.prev_done = None;
+        self.case = None;
         let members: Vec<u32> = keys.keys().copied().collect();
         let msg = self.sign(
             0,
@@ -400,6 +457,7 @@ impl Relay {
                 keys: keys.into_values().collect(),
             },
         );
+        self.epoch_keys_msg = Some(msg.clone());
         self.send(&members, msg.into_frame());
         self.events
             .push_back(RelayEvent::EpochStarted { epoch, members });
@@ -482,6 +540,7 @@ impl Relay {
                 xor: vec![0; len],
                 revealed: BTreeSet::new(),
                 record_hash: [0; 32],
+                record: None,
                 alt_record_hash: None,
                 seeds: BTreeMap::new(),
             }),
@@ -571,11 +630,17 @@ impl Relay {
                     return Err(unexpected);
                 };
                 check_attempt(&m.header, epoch, att, from.0)?;
-                if att.commits.contains_key(&from.0) {
-                    return Err(unexpected);
-                }
                 if !m.verify(&pk) {
                     return Err(ProtocolError::BadSignature(kind));
+                }
+                if let Some(first) = att.commits.get(&from.0) {
+                    if first.body == m.body {
+                        return Err(unexpected);
+                    }
+                    // Two different signed commitments for one round: equivocation.
+                    let pair = (first.clone(), m);
+                    self.member_equivocated(now, pair);
+                    return Ok(());
                 }
                 let binds_ok = m.body.open == att.open_hash
                     || att
@@ -642,13 +707,144 @@ impl Relay {
                 }
                 Ok(())
             }
+            Body::Accuse(b) => {
+                let m = wire::typed(f.header, b, f.sig);
+                if !matches!(self.phase, Phase::Accusing { .. }) {
+                    return Err(unexpected);
+                }
+                let Some((rec, _)) = &self.done else {
+                    return Err(unexpected);
+                };
+                if m.header.epoch != self.epoch
+                    || m.header.round != rec.header.round
+                    || m.body.record != rec.digest()
+                {
+                    return Err(invalid(kind, "not about the last completed round"));
+                }
+                if !m.verify(&pk) {
+                    return Err(ProtocolError::BadSignature(kind));
+                }
+                self.start_blame(now, Some(m));
+                Ok(())
+            }
+            Body::Disclose(b) => {
+                let m = wire::typed(f.header, b, f.sig);
+                let epoch = self.epoch;
+                let Phase::Disclosing { start, got, .. } = &mut self.phase else {
+                    return Err(unexpected);
+                };
+                if m.header.epoch != epoch
+                    || m.header.round != start.header.round
+                    || m.body.start != start.digest()
+                {
+                    return Err(invalid(kind, "answers another BlameStart"));
+                }
+                let present = self
+                    .case
+                    .as_ref()
+                    .and_then(|c| c.record.as_ref())
+                    .and_then(|r| r.body.opens.first())
+                    .map(|o| o.body.present.clone())
+                    .unwrap_or_default();
+                if !present.contains(&from.0) || got.contains_key(&from.0) {
+                    return Err(unexpected);
+                }
+                if !m.verify(&pk) {
+                    return Err(ProtocolError::BadSignature(kind));
+                }
+                got.insert(from.0, m);
+                if got.len() == present.len() {
+                    self.handle_timeout_now(now);
+                }
+                Ok(())
+            }
+            Body::KeyReveal(b) => {
+                let m = wire::typed(f.header, b, f.sig);
+                let epoch = self.epoch;
+                let Phase::Revealing {
+                    set, expected, got, ..
+                } = &mut self.phase
+                else {
+                    return Err(unexpected);
+                };
+                let key = (from.0, m.body.other);
+                if m.header.epoch != epoch
+                    || m.header.round != set.header.round
+                    || m.body.set != set.digest()
+                    || !expected.contains(&key)
+                    || got.contains_key(&key)
+                {
+                    return Err(invalid(kind, "not an expected key reveal"));
+                }
+                if !m.verify(&pk) {
+                    return Err(ProtocolError::BadSignature(kind));
+                }
+                got.insert(key, m);
+                if got.len() == expected.len() {
+                    self.handle_timeout_now(now);
+                }
+                Ok(())
+            }
             _ => Err(unexpected),
         }
     }
 
+    /// A member signed two different commitments for one round: forward the evidence, convict,
+    /// abort the attempt and start an epoch without it.
+    fn member_equivocated(&mut self, now: Time, commits: (Signed<Commit>, Signed<Commit>)) {
+        let Some(epoch_keys) = self.epoch_keys_msg.clone() else {
+            return;
+        };
+        let case = Case {
+            group: self.group.to_data(),
+            epoch_keys,
+            record: None,
+            zset: None,
+            alloc: None,
+            disclosure: None,
+            start: None,
+            reveals: None,
+            equivocation: Some(commits.clone()),
+        };
+        let Ok(verdict) = blame::judge(&case) else {
+            return;
+        };
+        let Phase::Commit { att, .. } = std::mem::replace(&mut self.phase, Phase::Stopped) else {
+            return;
+        };
+        let msg = self.sign(att.round, Evidence { commits });
+        self.send(&att.present, msg.into_frame());
+        let culprit = match verdict.culprit {
+            Some(Culprit::Member(i)) => i,
+            _ => return self.idle(now),
+        };
+        let abort = self.sign(
+            att.round,
+            Abort {
+                missing: vec![culprit],
+                phase: 0,
+            },
+        );
+        self.send(&att.present, abort.into_frame());
+        self.events.push_back(RelayEvent::Aborted {
+            round: att.round,
+            missing: vec![culprit],
+        });
+        self.events.push_back(RelayEvent::Verdict {
+            verdict,
+            case: Box::new(case),
+        });
+        self.convicted.insert(culprit);
+        self.begin_epoch(now);
+    }
+
+    /// Ends the current phase now (everyone answered before the deadline).
     fn handle_timeout_now(&mut self, now: Time) {
-        if let Phase::Keys { deadline, .. } = &mut self.phase {
-            *deadline = now;
+        match &mut self.phase {
+            Phase::Keys { deadline, .. }
+            | Phase::Disclosing { deadline, .. }
+            | Phase::Revealing { deadline, .. } => *deadline = now,
+            _ => {}
         }
         self.handle_timeout(now);
     }
@@ -719,6 +915,7 @@ impl Relay {
         };
         let record = self.sign(att.round, body.clone());
         att.record_hash = record.digest();
+        att.record = Some(record.clone());
         match att.alt_open.as_ref().map(|(_, h, v)| (*h, *v)) {
             Some((alt_hash, v)) => {
                 // The victim's Record carries the CommitSet it was shown; both name both Opens.
@@ -749,7 +946,7 @@ impl Relay {
         };
     }
 
-    fn send_zset(&mut self, att: &Attempt, missing: Vec<u32>) {
+    fn send_zset(&mut self, att: &Attempt, missing: Vec<u32>) -> Signed<ZSet> {
         let seeds: Vec<(u32, [u8; 32])> = att.seeds.iter().map(|(i, z)| (*i, *z)).collect();
         let zset = |record| ZSet {
             record,
@@ -762,46 +959,226 @@ impl Relay {
                 // Under equivocation each side gets a ZSet naming the Record it holds.
                 let v = *v;
                 let others: Vec<u32> = att.present.iter().copied().filter(|&i| i != v).collect();
-                self.send(&others, msg.into_frame());
+                self.send(&others, msg.clone().into_frame());
                 let m = self.sign(att.round, zset(alt));
                 self.send(&[v], m.into_frame());
             }
-            _ => self.send(&att.present, msg.into_frame()),
+            _ => self.send(&att.present, msg.clone().into_frame()),
         }
+        msg
     }
 
     fn finish_round(&mut self, now: Time) {
         let Phase::Unblind { att, .. } = std::mem::replace(&mut self.phase, Phase::Stopped) else {
             return;
         };
-        self.send_zset(&att, Vec::new());
+        let zset = self.send_zset(&att, Vec::new());
         self.chain_head = att.view;
         self.last = Some((att.round, att.record_hash));
-        // The allocation is void if more cells are non-zero than there are slots (the public
-        // full-check trigger). Members decide that from the cleartext; the relay needs only the
-        // cell region of it, which costs `cells·8` keystream bytes per member.
-        let p = self.group.params();
-        let cell_bytes = p.cells as usize * 8;
-        let mut cells = att.xor[..cell_bytes].to_vec();
+        // The cleartext, as members compute it: for the allocation of the next attempt (void if
+        // more cells are non-zero than there are slots) and for D.
+        let layout = Layout::new(self.group.params());
+        let mut clear = att.xor.clone();
+        if let Some(rec) = &att.record {
+            clear.copy_from_slice(&rec.body.xor);
+        }
         let seeds: Vec<StreamKey> = att
             .seeds
             .values()
             .map(|z| StreamKey::from_bytes(*z))
             .collect();
-        pad::unblind_in_place(&mut Keystream::new(), &mut cells, att.round, &seeds);
-        let nonzero = cells
-            .chunks(8)
-            .filter(|c| c.iter().any(|&b| b != 0))
-            .count();
-        self.alloc_src = (nonzero <= p.slots as usize)
-            .then(|| (att.round, att.record_hash, att.present.clone()));
+        pad::unblind_in_place(&mut Keystream::new(), &mut clear, att.round, &seeds);
+        let used = match (&att.open.body.alloc, &self.alloc_map) {
+            (Some(_), Some(a)) => a.slots(),
+            _ => BTreeSet::new(),
+        };
+        let damage = blame::damaged(&layout, att.round, &clear, &used);
+        let alloc = Allocation::from_output(&layout, att.round, &clear);
+        self.alloc_src = (!alloc.overflow).then(|| (att.round, att.record_hash, att.present.clone()));
+        self.alloc_map = Some(alloc);
+        if let Some(rec) = att.record.clone() {
+            self.prev_done = self.done.take();
+            self.done = Some((rec, zset));
+        }
+        self.case = None;
         self.events.push_back(RelayEvent::Completed {
             round: att.round,
             present: att.present.clone(),
         });
+        match damage.first() {
+            None => {
+                self.phase = Phase::Idle {
+                    at: now.plus_millis(self.group.params().post_round_ms),
+                }
+            }
+            Some(d) if d.allocated => {
+                self.phase = Phase::Accusing {
+                    deadline: now.plus_millis(self.group.params().reveal_ms),
+                }
+            }
+            Some(_) => self.start_blame(now, None),
+        }
+    }
+
+    fn base_case(&self) -> Option<Case> {
+        let (record, zset) = self.done.clone()?;
+        let uses_alloc = record.body.opens.first()?.body.alloc.is_some();
+        Some(Case {
+            group: self.group.to_data(),
+            epoch_keys: self.epoch_keys_msg.clone()?,
+            record: Some(record),
+            zset: Some(zset),
+            alloc: if uses_alloc { self.prev_done.clone() } else { None },
+            disclosure: None,
+            start: None,
+            reveals: None,
+            equivocation: None,
+        })
+    }
+
+    fn idle(&mut self, now: Time) {
         self.phase = Phase::Idle {
             at: now.plus_millis(self.group.params().post_round_ms),
         };
+    }
+
+    /// Opens a disclosure for the last completed round (with an accusation, or against zero).
+    fn start_blame(&mut self, now: Time, accusation: Option<Signed<Accuse>>) {
+        let Some(mut case) = self.base_case() else {
+            return self.idle(now);
+        };
+        let Ok(rv) = RoundView::new(&case) else {
+            return self.idle(now);
+        };
+        let accused = accusation.as_ref().and_then(|a| rv.check_accusation(a));
+        let positions = rv.positions(accused.map(|a| a.1));
+        if accusation.is_none() && positions.is_empty() {
+            return self.idle(now);
+        }
+        let present = rv.open.body.present.clone();
+        let start = self.sign(
+            rv.round,
+            BlameStart {
+                record: rv.record_digest,
+                accusation,
+                positions,
+            },
+        );
+        self.send(&present, start.clone().into_frame());
+        case.start = Some(start.clone());
+        if blame::judge(&case).is_ok() {
+            // Judged without disclosure (a false accusation).
+            return self.apply(now, case);
+        }
+        self.case = Some(case);
+        self.phase = Phase::Disclosing {
+            start,
+            got: BTreeMap::new(),
+            deadline: now.plus_millis(self.group.params().reveal_ms),
+        };
+    }
+
+    fn send_disclosure_set(
+        &mut self,
+        now: Time,
+        start: Signed<BlameStart>,
+        got: BTreeMap<u32, Signed<Disclose>>,
+    ) {
+        let Some(mut case) = self.case.take() else {
+            return self.idle(now);
+        };
+        let present = case
+            .record
+            .as_ref()
+            .and_then(|r| r.body.opens.first())
+            .map(|o| o.body.present.clone())
+            .unwrap_or_default();
+        let missing: Vec<u32> = present.iter().copied().filter(|i| !got.contains_key(i)).collect();
+        let set = self.sign(
+            start.header.round,
+            DisclosureSet {
+                start,
+                disclosures: got.into_values().collect(),
+                missing,
+            },
+        );
+        self.send(&present, set.clone().into_frame());
+        let disputes = blame::disputes(&set.body);
+        case.disclosure = Some(set.clone());
+        if disputes.is_empty() {
+            return self.apply(now, case);
+        }
+        let expected = disputes
+            .iter()
+            .flat_map(|&(i, j)| [(i, j), (j, i)])
+            .collect();
+        self.case = Some(case);
+        self.phase = Phase::Revealing {
+            set,
+            expected,
+            got: BTreeMap::new(),
+            deadline: now.plus_millis(self.group.params().reveal_ms),
+        };
+    }
+
+    fn send_reveal_set(
+        &mut self,
+        now: Time,
+        set: Signed<DisclosureSet>,
+        got: BTreeMap<(u32, u32), Signed<KeyReveal>>,
+    ) {
+        let Some(mut case) = self.case.take() else {
+            return self.idle(now);
+        };
+        let msg = self.sign(
+            set.header.round,
+            RevealSet {
+                set: set.digest(),
+                reveals: got.into_values().collect(),
+            },
+        );
+        let present: Vec<u32> = set
+            .body
+            .disclosures
+            .iter()
+            .filter_map(|d| match d.header.sender {
+                Sender::Member(i) => Some(i),
+                Sender::Relay => None,
+            })
+            .chain(set.body.missing.iter().copied())
+            .collect::<BTreeSet<u32>>()
+            .into_iter()
+            .collect();
+        self.send(&present, msg.clone().into_frame());
+        case.reveals = Some(msg);
+        self.apply(now, case);
+    }
+
+    /// Acts on a case's verdict: a convicted member is removed by a new epoch; silent members
+    /// are excluded as unresponsive; a convicted relay (this very relay, if it misbehaved)
+    /// stops.
+    fn apply(&mut self, now: Time, case: Case) {
+        let verdict = match blame::judge(&case) {
+            Ok(v) => v,
+            Err(_) => return self.idle(now),
+        };
+        let round = verdict.round;
+        for &m in &verdict.unresponsive {
+            self.exclude(m, Absence::Unresponsive, round);
+        }
+        let culprit = verdict.culprit;
+        self.events.push_back(RelayEvent::Verdict {
+            verdict,
+            case: Box::new(case),
+        });
+        match culprit {
+            Some(Culprit::Member(i)) => {
+                self.convicted.insert(i);
+                self.begin_epoch(now);
+            }
+            Some(Culprit::Relay) => self.phase = Phase::Stopped,
+            None => self.idle(now),
+        }
     }
 }
 

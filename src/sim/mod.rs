@@ -6,7 +6,7 @@
 //! One master seed derives every node's RNG, so a run is reproducible byte for byte, and
 //! [`Network::trace_hash`] summarises the run for replay checks.
 
-use crate::adversary::RelayFault;
+use crate::adversary::{MemberFault, RelayFault};
 use crate::crypto::identity::IdentityKey;
 use crate::crypto::{Hash, hash};
 use crate::params::{Group, RosterEntry, RoundParams};
@@ -17,7 +17,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use sha3::{Digest, Sha3_256};
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::sync::Arc;
 
 /// Derives a 32-byte seed for `label`/`index` from a master seed.
@@ -163,6 +163,17 @@ impl Network {
         link: LinkModel,
         faults: Vec<RelayFault>,
     ) -> Network {
+        Self::with_faults(tg, seed, link, faults, &BTreeMap::new())
+    }
+
+    /// A network with faulty relay and/or members (`member_faults`: index → faults).
+    pub fn with_faults(
+        tg: &TestGroup,
+        seed: u64,
+        link: LinkModel,
+        faults: Vec<RelayFault>,
+        member_faults: &BTreeMap<u32, Vec<MemberFault>>,
+    ) -> Network {
         let relay_key = IdentityKey::from_secret_bytes(&tg.relay_key.secret_bytes());
         let relay = Relay::with_faults(
             tg.group.clone(),
@@ -177,12 +188,13 @@ impl Network {
             .enumerate()
             .map(|(i, k)| {
                 Some(
-                    Member::new(
+                    Member::with_faults(
                         tg.group.clone(),
                         MemberId(i as u32),
                         IdentityKey::from_secret_bytes(&k.secret_bytes()),
                         derive_seed(seed, "member-rng", i as u64),
                         Box::new(MemoryStore::default()),
+                        member_faults.get(&(i as u32)).cloned().unwrap_or_default(),
                     )
                     .expect("TestGroup keys match its group"),
                 )
