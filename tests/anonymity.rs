@@ -191,6 +191,9 @@ fn equivocating_relay_yields_garbage_not_attribution() {
             "n={n}: evidence at the honest members"
         );
         assert!(garbage_rounds >= n - 1);
-        assert!(convictions >= n - 1, "n={n}: the relay is convicted by the honest members");
+        assert!(
+            convictions >= n - 1,
+            "n={n}: the relay is convicted by the honest members"
+        );
     }
 }

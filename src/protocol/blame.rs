@@ -92,7 +92,7 @@ pub fn damaged(
             })
         })
         .collect();
-    d.sort_by(|a, b| a.0.cmp(&b.0));
+    d.sort_by_key(|x| x.0);
     d.into_iter().map(|(_, x)| x).collect()
 }
 
@@ -146,7 +146,7 @@ pub struct Case {
 }
 
 /// Who is convicted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Encode, Decode)]
 pub enum Culprit {
     /// The member with this index.
     Member(u32),
@@ -288,15 +288,14 @@ fn check_keys(group: &Group, ek: &Signed<EpochKeys>) -> EResult<BTreeMap<u32, Ep
     Ok(keys)
 }
 
-fn cleartext(
-    record: &Signed<Record>,
-    zset: &Signed<ZSet>,
-    group: &Group,
-) -> EResult<(
+/// Commitments and seeds by member, and the cleartext, of a checked round.
+type Unblinded = (
     BTreeMap<u32, Signed<Commit>>,
     BTreeMap<u32, [u8; 32]>,
     Vec<u8>,
-)> {
+);
+
+fn cleartext(record: &Signed<Record>, zset: &Signed<ZSet>, group: &Group) -> EResult<Unblinded> {
     let relay = group.relay_key();
     if !record.verify(relay) || !record.body.commit_set.verify(relay) {
         return Err(EvidenceError::Signature("Record"));
@@ -499,10 +498,25 @@ fn convict(round: u64, who: Culprit, rule: Rule, unresponsive: Vec<u32>) -> Verd
 /// Judges a case. Deterministic: every honest party computes the same verdict from the same
 /// case. Errors mean the bundle is not evidence of anything.
 pub fn judge(case: &Case) -> EResult<Verdict> {
+    // Every signed message in the bundle must verify, whatever the path below uses, so that no
+    // byte of a bundle is outside a signature's reach.
+    let group = Group::from_data(&case.group).map_err(|e| EvidenceError::Group(e.to_string()))?;
+    check_keys(&group, &case.epoch_keys)?;
+    let relay = group.relay_key();
+    let signed_ok = case.record.as_ref().is_none_or(|r| r.verify(relay))
+        && case.zset.as_ref().is_none_or(|z| z.verify(relay))
+        && case
+            .alloc
+            .as_ref()
+            .is_none_or(|(r, z)| r.verify(relay) && z.verify(relay))
+        && case.disclosure.as_ref().is_none_or(|d| d.verify(relay))
+        && case.start.as_ref().is_none_or(|s| s.verify(relay))
+        && case.reveals.as_ref().is_none_or(|r| r.verify(relay));
+    if !signed_ok {
+        return Err(EvidenceError::Signature("relay message"));
+    }
     // Member equivocation needs nothing but the roster and the two commitments.
     if let Some((a, b)) = &case.equivocation {
-        let group =
-            Group::from_data(&case.group).map_err(|e| EvidenceError::Group(e.to_string()))?;
         let (Sender::Member(i), Sender::Member(j)) = (a.header.sender, b.header.sender) else {
             return Err(EvidenceError::Inconsistent("commitments not from members"));
         };
@@ -529,9 +543,6 @@ pub fn judge(case: &Case) -> EResult<Verdict> {
     }
     // Relay equivocation: two relay-signed Opens for one round in one Record.
     if let Some(rec) = &case.record {
-        let group =
-            Group::from_data(&case.group).map_err(|e| EvidenceError::Group(e.to_string()))?;
-        let relay = group.relay_key();
         let distinct: BTreeSet<Hash> = rec.body.opens.iter().map(|o| o.digest()).collect();
         if distinct.len() > 1 {
             let all_signed = rec.verify(relay)

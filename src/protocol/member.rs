@@ -26,9 +26,9 @@ use crate::crypto::{Hash, ct_eq, dleq, merkle};
 use crate::params::Group;
 use crate::protocol::Time;
 use crate::wire::{
-    self, Abort, Accuse, Body, BlameStart, Commit, CommitSet, DisclosedByte, Disclose,
+    self, Abort, Accuse, BlameStart, Body, Commit, CommitSet, Disclose, DisclosedByte,
     DisclosureSet, EpochKey, EpochKeys, EpochRequest, Evidence, KeyReveal, Kind, Open, Record,
-    RevealSet, Reveal, Sender, Signed, Unblind, ZSet,
+    Reveal, RevealSet, Sender, Signed, Unblind, ZSet,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
@@ -1059,7 +1059,8 @@ impl Member {
             let d0 = damage.first()?;
             let honest = d0.slot == own.slot && own.purpose == Purpose::Trap;
             let false_accuser = self.faults.contains(&MemberFault::FalseAccuse);
-            (a.uses_alloc && (honest || false_accuser)).then(|| (src.round, d0.slot, own.cell, own.gamma))
+            (a.uses_alloc && (honest || false_accuser))
+                .then_some((src.round, d0.slot, own.cell, own.gamma))
         });
         if let Some(own) = old.and_then(|s| s.mine) {
             if a.uses_alloc {
@@ -1132,7 +1133,15 @@ impl Member {
         }
     }
 
-    fn accuse(&mut self, round: u64, record: Hash, alloc_round: u64, slot: u32, cell: u32, gamma: [u8; 32]) {
+    fn accuse(
+        &mut self,
+        round: u64,
+        record: Hash,
+        alloc_round: u64,
+        slot: u32,
+        cell: u32,
+        gamma: [u8; 32],
+    ) {
         let Some(ep) = &self.ep else { return };
         let gid = *self.group.id();
         let mut fresh = [0u8; 32];
@@ -1263,7 +1272,8 @@ impl Member {
             }
             let index = (x / merkle::CHUNK as u64) as u32;
             let proof = merkle::prove(&a.ciphertext, index).ok_or(bad("no chunk"))?;
-            let range = merkle::chunk_range(a.ciphertext.len() as u64, index).ok_or(bad("no chunk"))?;
+            let range =
+                merkle::chunk_range(a.ciphertext.len() as u64, index).ok_or(bad("no chunk"))?;
             bytes.push(DisclosedByte {
                 position: x,
                 pads,
@@ -1312,7 +1322,9 @@ impl Member {
                     (_, true) => i,
                     _ => continue,
                 };
-                let Some(eo) = ep.keys.get(&other).copied() else { continue };
+                let Some(eo) = ep.keys.get(&other).copied() else {
+                    continue;
+                };
                 let (Some(point), Some(shared)) = (eo.point(), ep.secret.shared(&eo)) else {
                     continue;
                 };
@@ -1388,8 +1400,15 @@ impl Member {
             .and_then(|s| s.mine.as_ref())
             .map(|o| o.slot);
         let targets: Vec<u32> = match (&self.alloc_src, open.alloc) {
-            (Some(src), Some(_)) => src.alloc.slots().into_iter().filter(|s| Some(*s) != own).collect(),
-            _ => (0..layout.slots).collect(),
+            (Some(src), Some(_)) => src
+                .alloc
+                .slots()
+                .into_iter()
+                .filter(|s| Some(*s) != own)
+                .collect(),
+            // Nothing is allocated: a jammer writing here would be blamed against zero at once,
+            // so the jammers modelled here aim only at allocated slots.
+            _ => Vec::new(),
         };
         for f in self.faults.clone() {
             let coin = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
@@ -1403,7 +1422,8 @@ impl Member {
                 MemberFault::JamAll => {
                     for &s in &targets {
                         let r = layout.slot(s);
-                        let at = r.start + (self.rng.next_u64() % (r.end - r.start) as u64) as usize;
+                        let at =
+                            r.start + (self.rng.next_u64() % (r.end - r.start) as u64) as usize;
                         m[at] ^= 1 + (self.rng.next_u64() % 255) as u8;
                     }
                 }

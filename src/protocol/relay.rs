@@ -20,8 +20,8 @@ use crate::crypto::{Hash, ct_eq, merkle};
 use crate::params::Group;
 use crate::wire::{
     self, Abort, Accuse, BlameStart, Body, Commit, CommitSet, Disclose, DisclosureSet, EpochKey,
-    EpochKeys, EpochRequest, Evidence, KeyReveal, Open, Record, RevealSet, Sender, Signed,
-    Unblind, ZSet,
+    EpochKeys, EpochRequest, Evidence, KeyReveal, Open, Record, RevealSet, Sender, Signed, Unblind,
+    ZSet,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -994,7 +994,8 @@ impl Relay {
         };
         let damage = blame::damaged(&layout, att.round, &clear, &used);
         let alloc = Allocation::from_output(&layout, att.round, &clear);
-        self.alloc_src = (!alloc.overflow).then(|| (att.round, att.record_hash, att.present.clone()));
+        self.alloc_src =
+            (!alloc.overflow).then(|| (att.round, att.record_hash, att.present.clone()));
         self.alloc_map = Some(alloc);
         if let Some(rec) = att.record.clone() {
             self.prev_done = self.done.take();
@@ -1028,7 +1029,11 @@ impl Relay {
             epoch_keys: self.epoch_keys_msg.clone()?,
             record: Some(record),
             zset: Some(zset),
-            alloc: if uses_alloc { self.prev_done.clone() } else { None },
+            alloc: if uses_alloc {
+                self.prev_done.clone()
+            } else {
+                None
+            },
             disclosure: None,
             start: None,
             reveals: None,
@@ -1093,7 +1098,11 @@ impl Relay {
             .and_then(|r| r.body.opens.first())
             .map(|o| o.body.present.clone())
             .unwrap_or_default();
-        let missing: Vec<u32> = present.iter().copied().filter(|i| !got.contains_key(i)).collect();
+        let missing: Vec<u32> = present
+            .iter()
+            .copied()
+            .filter(|i| !got.contains_key(i))
+            .collect();
         let set = self.sign(
             start.header.round,
             DisclosureSet {
