@@ -1,6 +1,8 @@
 //! `dcnet demo`: a group on the in-memory transport with a few members posting messages.
 
+use crate::adversary::{MemberFault, RelayFault, Spec};
 use crate::params::RoundParams;
+use crate::protocol::blame::{self, Culprit};
 use crate::protocol::{MemberEvent, RelayEvent};
 use crate::sim::{LinkModel, Network, TestGroup};
 use clap::Args;
@@ -27,6 +29,16 @@ pub struct DemoArgs {
     /// Probability that a member with a message pending reserves a trap instead.
     #[arg(long, default_value_t = 0.2)]
     pub p_trap: f64,
+    /// Adversaries, comma-separated: KIND:MEMBER for a member (0-based index) or
+    /// relay-KIND[:MEMBER] for the relay. Kinds: jam-slots, jam-all, jam-cells, lie-pads,
+    /// false-accuse, refuse, withhold, equivocate; relay-tamper[:OFFSET], relay-equivocate:MEMBER,
+    /// relay-drop:MEMBER.
+    #[arg(long, value_delimiter = ',')]
+    pub adversary: Vec<Spec>,
+    /// Write one evidence bundle per conviction into this directory (check them with
+    /// `dcnet verify-evidence`).
+    #[arg(long)]
+    pub evidence_dir: Option<std::path::PathBuf>,
     /// Print one JSON summary object as the last line of stdout.
     #[arg(long)]
     pub json: bool,
@@ -75,13 +87,63 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
     let tg = TestGroup::new(a.members, params, a.seed).map_err(|e| e.to_string())?;
     let p = tg.group.params().clone();
     let capacity = (p.slot_bytes - crate::params::SLOT_OVERHEAD) as usize;
-    let mut net = Network::new(&tg, a.seed, LinkModel::default());
-    let msgs = script(capacity);
     let n = a.members;
-    for (i, m) in msgs.iter().enumerate() {
-        if let Some(mem) = net.members[i % n].as_mut() {
+    let mut relay_faults: Vec<RelayFault> = Vec::new();
+    let mut member_faults: BTreeMap<u32, Vec<MemberFault>> = BTreeMap::new();
+    for s in &a.adversary {
+        match s {
+            Spec::Member(i, f) => {
+                if *i as usize >= n {
+                    return Err(format!("adversary member {i} is not in a group of {n}"));
+                }
+                member_faults.entry(*i).or_default().push(f.clone());
+            }
+            Spec::Relay(f) => {
+                if let RelayFault::Equivocate { victim } | RelayFault::Drop { victim } = f {
+                    if *victim as usize >= n {
+                        return Err(format!("relay victim {victim} is not in a group of {n}"));
+                    }
+                }
+                relay_faults.push(f.clone())
+            }
+        }
+    }
+    let bad: std::collections::BTreeSet<u32> = member_faults.keys().copied().collect();
+    // Honest members the relay does not cut off (a dropped or equivocation victim is honest
+    // but hears nothing; it is excluded as absent, which the summary shows).
+    let victims: std::collections::BTreeSet<usize> = relay_faults
+        .iter()
+        .filter_map(|f| match f {
+            RelayFault::Equivocate { victim } | RelayFault::Drop { victim } => {
+                Some(*victim as usize)
+            }
+            _ => None,
+        })
+        .collect();
+    let honest: Vec<usize> = (0..n)
+        .filter(|i| !bad.contains(&(*i as u32)) && !victims.contains(i))
+        .collect();
+    if honest.is_empty() {
+        return Err("at least one member must be honest and not cut off by the relay".into());
+    }
+    let mut net = Network::with_faults(
+        &tg,
+        a.seed,
+        LinkModel::default(),
+        relay_faults,
+        &member_faults,
+    );
+    let msgs = script(capacity);
+    // Honest members post the script (adversaries post nothing).
+    for (k, m) in msgs.iter().enumerate() {
+        let who = honest[k % honest.len()];
+        if let Some(mem) = net.members[who].as_mut() {
             mem.submit(m).map_err(|e| e.to_string())?;
         }
+    }
+    if !a.adversary.is_empty() {
+        let list: Vec<String> = a.adversary.iter().map(|s| s.to_string()).collect();
+        println!("adversaries: {}", list.join(", "));
     }
     let sent = msgs.len();
     println!(
@@ -109,11 +171,12 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
     if let Err(s) = net.run_rounds(a.rounds) {
         stuck = Some(s);
     }
-    // Let the last round's seeds reach every member before reading their events.
+    // Let the last round's seeds reach the honest members before reading their events.
     let _ = net.drive_bounded(10_000, |net| {
         let last = net.completed_rounds();
-        net.member_events.iter().all(|ev| {
-            ev.iter()
+        honest.iter().all(|&i| {
+            net.member_events[i]
+                .iter()
                 .filter(|e| matches!(e, MemberEvent::RoundCompleted { .. }))
                 .count()
                 >= last
@@ -132,6 +195,7 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
         .collect();
     let mut total_collisions = 0usize;
     let mut delivered_total = 0usize;
+    let watch = honest[0];
     for &(round, present) in &completed {
         let collisions = net
             .member_events
@@ -139,13 +203,15 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
             .flatten()
             .filter(|e| matches!(e, MemberEvent::Collided { round: r } if *r == round))
             .count();
-        let (filled, delivered) = net.member_events[0].iter().fold((0, 0), |acc, e| match e {
-            MemberEvent::RoundCompleted {
-                round: r, filled, ..
-            } if *r == round => (*filled, acc.1),
-            MemberEvent::Delivered { round: r, .. } if *r == round => (acc.0, acc.1 + 1),
-            _ => acc,
-        });
+        let (filled, delivered) = net.member_events[watch]
+            .iter()
+            .fold((0, 0), |acc, e| match e {
+                MemberEvent::RoundCompleted {
+                    round: r, filled, ..
+                } if *r == round => (*filled, acc.1),
+                MemberEvent::Delivered { round: r, .. } if *r == round => (acc.0, acc.1 + 1),
+                _ => acc,
+            });
         total_collisions += collisions;
         delivered_total += delivered;
         if !a.json {
@@ -154,21 +220,95 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
     }
     let printed = completed.len();
     println!();
-    for (i, m) in net.delivered(0).iter().enumerate() {
+    for (i, m) in net.delivered(watch).iter().enumerate() {
         let text = String::from_utf8_lossy(m);
         let shown: String = text.chars().take(60).collect();
         let more = if text.chars().count() > 60 { "…" } else { "" };
         println!("delivered #{:<2} ({} bytes): {shown}{more}", i + 1, m.len());
     }
-    // Every member must have received the same messages.
-    let reference = net.delivered(0);
-    let agree = (0..n).all(|i| net.delivered(i) == reference);
+    // Every honest member must have received the same messages.
+    let reference = net.delivered(watch);
+    let agree = honest.iter().all(|&i| net.delivered(i) == reference);
+    // Verdicts as the honest members reached them (they agree; the first one speaks).
+    let mut blamed: Vec<u32> = Vec::new();
+    let mut relay_convicted = false;
+    let mut excluded_at: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut bundles = Vec::new();
+    for e in &net.member_events[watch] {
+        if let MemberEvent::Verdict { verdict, case } = e {
+            match verdict.culprit {
+                Some(Culprit::Member(i)) => {
+                    blamed.push(i);
+                    excluded_at.entry(i).or_insert(verdict.round);
+                }
+                Some(Culprit::Relay) => relay_convicted = true,
+                None => {}
+            }
+            if verdict.culprit.is_some() {
+                bundles.push((verdict.clone(), case.clone()));
+            }
+            println!(
+                "verdict (round {}): {} — rule {}{}",
+                verdict.round,
+                match verdict.culprit {
+                    Some(Culprit::Member(i)) => format!("member {i} convicted"),
+                    Some(Culprit::Relay) => "the relay is convicted".into(),
+                    None => "nobody convicted".into(),
+                },
+                verdict.rule.name(),
+                if verdict.unresponsive.is_empty() {
+                    String::new()
+                } else {
+                    format!("; unresponsive: {:?}", verdict.unresponsive)
+                }
+            );
+        }
+    }
+    let honest_blamed = blamed.iter().filter(|i| !bad.contains(i)).count();
+    if let Some(dir) = &a.evidence_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        for (k, (v, case)) in bundles.iter().enumerate() {
+            let who = match v.culprit {
+                Some(Culprit::Member(i)) => format!("member{i}"),
+                _ => "relay".into(),
+            };
+            let path = dir.join(format!(
+                "conviction-{}-round{}-{who}.evidence",
+                k + 1,
+                v.round
+            ));
+            std::fs::write(&path, blame::encode_evidence(case))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            println!("evidence written: {}", path.display());
+        }
+    }
+
     let errors = net.errors.len();
     let excluded: BTreeMap<u32, u64> = net
         .relay_events
         .iter()
         .filter_map(|e| match e {
-            RelayEvent::Excluded { member, round, .. } => Some((*member, *round)),
+            RelayEvent::Excluded {
+                member,
+                round,
+                reason: crate::protocol::relay::Absence::Unresponsive,
+            } => Some((*member, *round)),
+            _ => None,
+        })
+        .collect();
+    for (m, r) in &excluded {
+        excluded_at.entry(*m).or_insert(*r);
+    }
+    let absent: std::collections::BTreeSet<u32> = net
+        .relay_events
+        .iter()
+        .filter_map(|e| match e {
+            RelayEvent::Excluded {
+                member,
+                reason: crate::protocol::relay::Absence::Absent,
+                ..
+            } => Some(*member),
             _ => None,
         })
         .collect();
@@ -195,11 +335,12 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
             "sent": sent,
             "delivered": delivered_total,
             "collisions": total_collisions,
-            "blamed": Vec::<u32>::new(),
+            "blamed": blamed,
             "excluded": excluded.keys().collect::<Vec<_>>(),
-            "excluded_at_round": excluded,
-            "relay_convicted": false,
-            "honest_blamed": 0,
+            "absent": absent,
+            "excluded_at_round": excluded_at,
+            "relay_convicted": relay_convicted,
+            "honest_blamed": honest_blamed,
             "transport": "memory",
             "seed": a.seed,
             "members_agree": agree,

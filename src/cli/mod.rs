@@ -1,6 +1,7 @@
 //! Command-line interface (clap). Each command is a thin layer over the library.
 
 pub mod demo;
+pub mod evidence;
 
 use clap::{Parser, Subcommand};
 
@@ -19,11 +20,15 @@ pub enum Command {
     /// Run a whole group (relay and members) in one process and show what happens, round by
     /// round. Nothing printed ever names a sender.
     Demo(demo::DemoArgs),
+    /// Re-check an evidence bundle offline and print who is convicted and the rule broken.
+    /// Exits 0 only for valid evidence of a conviction.
+    VerifyEvidence(evidence::VerifyArgs),
 }
 
 /// Runs a parsed command; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Demo(a) => demo::run(&a),
+        Command::VerifyEvidence(a) => evidence::run(&a),
     }
 }
