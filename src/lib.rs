@@ -14,7 +14,9 @@
 
 pub mod adversary;
 pub mod cli;
+pub mod config;
 pub mod crypto;
+pub mod net;
 pub mod params;
 pub mod protocol;
 pub mod sim;

@@ -109,6 +109,8 @@ pub enum Kind {
     RevealSet = 17,
     /// Relay → members: evidence of a conviction found outside disclosure (equivocation).
     Evidence = 18,
+    /// Member → relay, first frame on every connection: where the member stands.
+    Hello = 19,
 }
 
 /// The signed header of every message.
@@ -368,6 +370,16 @@ pub struct Evidence {
     pub commits: (Signed<Commit>, Signed<Commit>),
 }
 
+/// A member's first frame on a connection, so a restarted relay resumes above every round and
+/// epoch its members have seen.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct Hello {
+    /// Highest round the member accepted.
+    pub high_water: u64,
+    /// The member's epoch.
+    pub epoch: u64,
+}
+
 /// Any top-level message body.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 #[allow(missing_docs)]
@@ -390,6 +402,7 @@ pub enum Body {
     KeyReveal(KeyReveal),
     RevealSet(RevealSet),
     Evidence(Evidence),
+    Hello(Hello),
 }
 
 macro_rules! payloads {
@@ -422,7 +435,8 @@ payloads!(
     DisclosureSet,
     KeyReveal,
     RevealSet,
-    Evidence
+    Evidence,
+    Hello
 );
 
 /// A decoded top-level frame whose signature has not been checked yet.

@@ -19,21 +19,38 @@ fn last_json(stdout: &str) -> serde_json::Value {
 
 #[test]
 fn demo_default_delivers_everything() {
-    let (code, out) = dcnet(&["demo", "--json"]);
-    assert_eq!(code, 0, "{out}");
-    let j = last_json(&out);
-    for k in ["members", "rounds", "sent", "delivered", "collisions", "blamed"] {
-        assert!(j.get(k).is_some(), "missing {k}");
+    for transport in ["memory", "quic"] {
+        let (code, out) = dcnet(&["demo", "--json", "--transport", transport]);
+        assert_eq!(code, 0, "{out}");
+        let j = last_json(&out);
+        for k in [
+            "members",
+            "rounds",
+            "sent",
+            "delivered",
+            "collisions",
+            "blamed",
+        ] {
+            assert!(j.get(k).is_some(), "missing {k}");
+        }
+        assert_eq!(j["sent"], j["delivered"], "{transport}");
+        assert_eq!(j["blamed"], serde_json::json!([]));
+        assert_eq!(j["transport"], transport);
     }
-    assert_eq!(j["sent"], j["delivered"]);
-    assert_eq!(j["blamed"], serde_json::json!([]));
-    assert_eq!(j["transport"], "memory");
 }
 
 #[test]
 fn demo_output_never_names_a_sender() {
     // Members are m0..m7; no line may tie a message to one of them.
-    let (_, out) = dcnet(&["demo", "--members", "5", "--rounds", "20"]);
+    let (_, out) = dcnet(&[
+        "demo",
+        "--members",
+        "5",
+        "--rounds",
+        "20",
+        "--transport",
+        "memory",
+    ]);
     for line in out.lines() {
         assert!(!line.contains("member 0") && !line.contains("m0"), "{line}");
     }
@@ -45,6 +62,8 @@ fn adversaries_are_convicted_and_evidence_verifies() {
     let _ = std::fs::remove_dir_all(&dir);
     let (code, out) = dcnet(&[
         "demo",
+        "--transport",
+        "memory",
         "--adversary",
         "jam-slots:3,equivocate:5",
         "--evidence-dir",
@@ -63,7 +82,10 @@ fn adversaries_are_convicted_and_evidence_verifies() {
     assert_eq!(blamed, vec![3, 5]);
     assert_eq!(j["honest_blamed"], 0);
     assert_eq!(j["relay_convicted"], false);
-    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(files.len(), 2);
     for f in &files {
         let (code, out) = dcnet(&["verify-evidence", f.to_str().unwrap(), "--json"]);
@@ -88,6 +110,7 @@ fn adversaries_are_convicted_and_evidence_verifies() {
 #[test]
 fn tampering_relay_is_convicted_in_the_demo() {
     let (code, out) = dcnet(&["demo", "--adversary", "relay-tamper", "--json"]);
+    // (default transport: real QUIC on 127.0.0.1)
     assert_eq!(code, 0, "{out}");
     let j = last_json(&out);
     assert_eq!(j["relay_convicted"], true);

@@ -1,4 +1,5 @@
-//! `dcnet demo`: a group on the in-memory transport with a few members posting messages.
+//! `dcnet demo`: a whole group in one process — over real QUIC on 127.0.0.1 (default) or on
+//! the deterministic in-memory network — with a few members posting messages.
 
 use crate::adversary::{MemberFault, RelayFault, Spec};
 use crate::params::RoundParams;
@@ -42,6 +43,209 @@ pub struct DemoArgs {
     /// Print one JSON summary object as the last line of stdout.
     #[arg(long)]
     pub json: bool,
+    /// quic: relay and members talk over real QUIC on 127.0.0.1 (wall-clock time, not
+    /// reproducible byte for byte); memory: the deterministic simulated network (virtual time;
+    /// the same seed gives the same run).
+    #[arg(long, value_enum, default_value_t = Transport::Quic)]
+    pub transport: Transport,
+}
+
+/// How the demo's nodes talk.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// Real QUIC on 127.0.0.1.
+    Quic,
+    /// The in-memory network on a virtual clock.
+    Memory,
+}
+
+impl Transport {
+    fn name(&self) -> &'static str {
+        match self {
+            Transport::Quic => "quic",
+            Transport::Memory => "memory",
+        }
+    }
+}
+
+/// What a run produced, whatever the transport.
+struct Run {
+    relay_events: Vec<RelayEvent>,
+    member_events: Vec<Vec<MemberEvent>>,
+    /// Protocol errors the engines returned (not collected over QUIC, where they are logged).
+    errors: Option<usize>,
+    elapsed_ms: f64,
+    stuck: Option<String>,
+}
+
+fn run_memory(
+    a: &DemoArgs,
+    tg: &TestGroup,
+    relay_faults: Vec<RelayFault>,
+    member_faults: &BTreeMap<u32, Vec<MemberFault>>,
+    honest: &[usize],
+    posts: &[(usize, Vec<u8>)],
+) -> Result<Run, String> {
+    let mut net = Network::with_faults(
+        tg,
+        a.seed,
+        LinkModel::default(),
+        relay_faults,
+        member_faults,
+    );
+    for (who, m) in posts {
+        if let Some(mem) = net.members[*who].as_mut() {
+            mem.submit(m).map_err(|e| e.to_string())?;
+        }
+    }
+    net.start();
+    let stuck = net
+        .run_rounds(a.rounds)
+        .err()
+        .map(|s| format!("the group stalled at {:?} after {} steps", s.at, s.steps));
+    // Let the last round's seeds reach the honest members before reading their events.
+    let _ = net.drive_bounded(10_000, |net| {
+        let last = net.completed_rounds();
+        honest.iter().all(|&i| {
+            net.member_events[i]
+                .iter()
+                .filter(|e| matches!(e, MemberEvent::RoundCompleted { .. }))
+                .count()
+                >= last
+        })
+    });
+    Ok(Run {
+        elapsed_ms: net.now().as_micros() as f64 / 1000.0,
+        errors: Some(net.errors.len()),
+        relay_events: std::mem::take(&mut net.relay_events),
+        member_events: std::mem::take(&mut net.member_events),
+        stuck,
+    })
+}
+
+fn run_quic(
+    a: &DemoArgs,
+    tg: &TestGroup,
+    relay_faults: Vec<RelayFault>,
+    member_faults: &BTreeMap<u32, Vec<MemberFault>>,
+    honest: &[usize],
+    posts: &[(usize, Vec<u8>)],
+) -> Result<Run, String> {
+    use crate::crypto::identity::IdentityKey;
+    use crate::net::member::MemberNote;
+    use crate::sim::derive_seed;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let n = tg.member_keys.len();
+    rt.block_on(async {
+        let started = std::time::Instant::now();
+        let group = tg.group.clone();
+        let listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
+        let mut relay = crate::net::relay::spawn(
+            group.clone(),
+            IdentityKey::from_secret_bytes(&tg.relay_key.secret_bytes()),
+            listen,
+            derive_seed(a.seed, "relay-rng", 0),
+            relay_faults,
+        )
+        .await?;
+        let mut members = Vec::new();
+        for (i, k) in tg.member_keys.iter().enumerate() {
+            members.push(
+                crate::net::member::spawn(
+                    group.clone(),
+                    relay.local_addr,
+                    *group.relay_key(),
+                    IdentityKey::from_secret_bytes(&k.secret_bytes()),
+                    i as u32,
+                    Box::new(crate::protocol::MemoryStore::default()),
+                    derive_seed(a.seed, "member-rng", i as u64),
+                    member_faults.get(&(i as u32)).cloned().unwrap_or_default(),
+                )
+                .await?,
+            );
+        }
+        for (who, m) in posts {
+            members[*who]
+                .submit
+                .send(m.clone())
+                .await
+                .map_err(|_| "member stopped".to_string())?;
+        }
+        let mut relay_events = Vec::new();
+        let mut member_events = vec![Vec::new(); n];
+        let mut completed = 0usize;
+        let limit = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+        let mut stuck = None;
+        // Run until the relay completed the rounds asked for and every honest member has
+        // seen them, or the relay stopped (convicted), or two minutes passed.
+        loop {
+            let caught_up = honest.iter().all(|&i| {
+                member_events[i]
+                    .iter()
+                    .filter(|e| matches!(e, MemberEvent::RoundCompleted { .. }))
+                    .count()
+                    >= completed.min(a.rounds)
+            });
+            let relay_stopped = relay_events.iter().any(|e| {
+                matches!(e, RelayEvent::Verdict { verdict, .. }
+                    if verdict.culprit == Some(crate::protocol::blame::Culprit::Relay))
+            });
+            let verdicts_in = honest.iter().all(|&i| {
+                member_events[i]
+                    .iter()
+                    .any(|e| matches!(e, MemberEvent::Verdict { .. }))
+            });
+            if (completed >= a.rounds && caught_up) || (relay_stopped && verdicts_in) {
+                break;
+            }
+            let mut progressed = false;
+            while let Ok(e) = relay.events.try_recv() {
+                if matches!(e, RelayEvent::Completed { .. }) {
+                    completed += 1;
+                }
+                relay_events.push(e);
+                progressed = true;
+            }
+            for (i, m) in members.iter_mut().enumerate() {
+                while let Ok(note) = m.notes.try_recv() {
+                    if let MemberNote::Event(e) = note {
+                        member_events[i].push(e);
+                    }
+                    progressed = true;
+                }
+            }
+            if progressed {
+                continue;
+            }
+            tokio::select! {
+                e = relay.events.recv() => if let Some(e) = e {
+                    if matches!(e, RelayEvent::Completed { .. }) { completed += 1; }
+                    relay_events.push(e);
+                },
+                _ = tokio::time::sleep_until(limit) => {
+                    stuck = Some(format!("stopped after 120 s with {completed} rounds completed"));
+                    break;
+                }
+                // Member notes are drained at the top of the loop; wake up for them too.
+                _ = tokio::time::sleep(std::time::Duration::from_millis(5)) => {}
+            }
+        }
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        for m in members {
+            m.shutdown().await;
+        }
+        relay.shutdown().await;
+        Ok(Run {
+            relay_events,
+            member_events,
+            errors: None,
+            elapsed_ms,
+            stuck,
+        })
+    })
 }
 
 /// Messages the demo's members post: short ones, one exactly filling a slot, one of several
@@ -126,28 +330,15 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
     if honest.is_empty() {
         return Err("at least one member must be honest and not cut off by the relay".into());
     }
-    let mut net = Network::with_faults(
-        &tg,
-        a.seed,
-        LinkModel::default(),
-        relay_faults,
-        &member_faults,
-    );
     let msgs = script(capacity);
-    // Honest members post the script (adversaries post nothing).
-    for (k, m) in msgs.iter().enumerate() {
-        let who = honest[k % honest.len()];
-        if let Some(mem) = net.members[who].as_mut() {
-            mem.submit(m).map_err(|e| e.to_string())?;
-        }
-    }
     if !a.adversary.is_empty() {
         let list: Vec<String> = a.adversary.iter().map(|s| s.to_string()).collect();
         println!("adversaries: {}", list.join(", "));
     }
     let sent = msgs.len();
     println!(
-        "dcnet demo: {} members, {} cells, {} slots of {} bytes (L = {} bytes), p_trap {}, seed {}",
+        "dcnet demo ({}): {} members, {} cells, {} slots of {} bytes (L = {} bytes), p_trap {}, seed {}",
+        a.transport.name(),
         n,
         p.cells,
         p.slots,
@@ -160,32 +351,41 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
         "{} messages posted by several members; senders are never shown.\n",
         sent
     );
-    net.start();
+    // Honest members post the script (adversaries post nothing).
+    let posts: Vec<(usize, Vec<u8>)> = msgs
+        .iter()
+        .enumerate()
+        .map(|(k, m)| (honest[k % honest.len()], m.clone()))
+        .collect();
+    let run = match a.transport {
+        Transport::Memory => run_memory(a, &tg, relay_faults, &member_faults, &honest, &posts)?,
+        Transport::Quic => run_quic(a, &tg, relay_faults, &member_faults, &honest, &posts)?,
+    };
+    let Run {
+        relay_events,
+        member_events,
+        errors,
+        elapsed_ms,
+        stuck,
+    } = run;
+    let delivered_to = |i: usize| -> Vec<Vec<u8>> {
+        member_events[i]
+            .iter()
+            .filter_map(|e| match e {
+                MemberEvent::Delivered { message, .. } => Some(message.clone()),
+                _ => None,
+            })
+            .collect()
+    };
     if !a.json {
         println!(
             "{:>6} {:>8} {:>10} {:>11} {:>10}",
             "round", "present", "slots used", "collisions", "delivered"
         );
     }
-    let mut stuck = None;
-    if let Err(s) = net.run_rounds(a.rounds) {
-        stuck = Some(s);
-    }
-    // Let the last round's seeds reach the honest members before reading their events.
-    let _ = net.drive_bounded(10_000, |net| {
-        let last = net.completed_rounds();
-        honest.iter().all(|&i| {
-            net.member_events[i]
-                .iter()
-                .filter(|e| matches!(e, MemberEvent::RoundCompleted { .. }))
-                .count()
-                >= last
-        })
-    });
     // The table is built from public facts (the relay's records, member 0's view of the
     // output) plus the aggregate count of collided reservations; it never names a sender.
-    let completed: Vec<(u64, usize)> = net
-        .relay_events
+    let completed: Vec<(u64, usize)> = relay_events
         .iter()
         .filter_map(|e| match e {
             RelayEvent::Completed { round, present } => Some((*round, present.len())),
@@ -197,21 +397,18 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
     let mut delivered_total = 0usize;
     let watch = honest[0];
     for &(round, present) in &completed {
-        let collisions = net
-            .member_events
+        let collisions = member_events
             .iter()
             .flatten()
             .filter(|e| matches!(e, MemberEvent::Collided { round: r } if *r == round))
             .count();
-        let (filled, delivered) = net.member_events[watch]
-            .iter()
-            .fold((0, 0), |acc, e| match e {
-                MemberEvent::RoundCompleted {
-                    round: r, filled, ..
-                } if *r == round => (*filled, acc.1),
-                MemberEvent::Delivered { round: r, .. } if *r == round => (acc.0, acc.1 + 1),
-                _ => acc,
-            });
+        let (filled, delivered) = member_events[watch].iter().fold((0, 0), |acc, e| match e {
+            MemberEvent::RoundCompleted {
+                round: r, filled, ..
+            } if *r == round => (*filled, acc.1),
+            MemberEvent::Delivered { round: r, .. } if *r == round => (acc.0, acc.1 + 1),
+            _ => acc,
+        });
         total_collisions += collisions;
         delivered_total += delivered;
         if !a.json {
@@ -220,21 +417,21 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
     }
     let printed = completed.len();
     println!();
-    for (i, m) in net.delivered(watch).iter().enumerate() {
+    for (i, m) in delivered_to(watch).iter().enumerate() {
         let text = String::from_utf8_lossy(m);
         let shown: String = text.chars().take(60).collect();
         let more = if text.chars().count() > 60 { "…" } else { "" };
         println!("delivered #{:<2} ({} bytes): {shown}{more}", i + 1, m.len());
     }
     // Every honest member must have received the same messages.
-    let reference = net.delivered(watch);
-    let agree = honest.iter().all(|&i| net.delivered(i) == reference);
+    let reference = delivered_to(watch);
+    let agree = honest.iter().all(|&i| delivered_to(i) == reference);
     // Verdicts as the honest members reached them (they agree; the first one speaks).
     let mut blamed: Vec<u32> = Vec::new();
     let mut relay_convicted = false;
     let mut excluded_at: BTreeMap<u32, u64> = BTreeMap::new();
     let mut bundles = Vec::new();
-    for e in &net.member_events[watch] {
+    for e in &member_events[watch] {
         if let MemberEvent::Verdict { verdict, case } = e {
             match verdict.culprit {
                 Some(Culprit::Member(i)) => {
@@ -284,9 +481,7 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
         }
     }
 
-    let errors = net.errors.len();
-    let excluded: BTreeMap<u32, u64> = net
-        .relay_events
+    let excluded: BTreeMap<u32, u64> = relay_events
         .iter()
         .filter_map(|e| match e {
             RelayEvent::Excluded {
@@ -300,8 +495,7 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
     for (m, r) in &excluded {
         excluded_at.entry(*m).or_insert(*r);
     }
-    let absent: std::collections::BTreeSet<u32> = net
-        .relay_events
+    let absent: std::collections::BTreeSet<u32> = relay_events
         .iter()
         .filter_map(|e| match e {
             RelayEvent::Excluded {
@@ -313,20 +507,22 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
         })
         .collect();
     println!(
-        "\nsummary: {} rounds completed in {:.1} ms of virtual time; {} sent, {} delivered to every member{}; {} collisions; {} protocol errors",
+        "\nsummary: {} rounds completed in {:.1} ms of {} time; {} sent, {} delivered to every member{}; {} collisions; {} protocol errors",
         printed,
-        net.now().as_micros() as f64 / 1000.0,
+        elapsed_ms,
+        if a.transport == Transport::Memory {
+            "virtual"
+        } else {
+            "wall-clock"
+        },
         sent,
         delivered_total,
         if agree { "" } else { " (MEMBERS DISAGREE)" },
         total_collisions,
-        errors
+        errors.map_or("(not counted over QUIC)".to_string(), |e| e.to_string())
     );
     if let Some(s) = &stuck {
-        println!(
-            "note: the group stalled at {:?} after {} steps",
-            s.at, s.steps
-        );
+        println!("note: {s}");
     }
     if a.json {
         let j = serde_json::json!({
@@ -341,11 +537,11 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
             "excluded_at_round": excluded_at,
             "relay_convicted": relay_convicted,
             "honest_blamed": honest_blamed,
-            "transport": "memory",
+            "transport": a.transport.name(),
             "seed": a.seed,
             "members_agree": agree,
             "protocol_errors": errors,
-            "virtual_ms": net.now().as_micros() as f64 / 1000.0,
+            "elapsed_ms": elapsed_ms,
         });
         println!("{j}");
     }

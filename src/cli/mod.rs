@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod evidence;
+pub mod net;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +21,15 @@ pub enum Command {
     /// Run a whole group (relay and members) in one process and show what happens, round by
     /// round. Nothing printed ever names a sender.
     Demo(demo::DemoArgs),
+    /// Generate an identity key; prints the public key alone on one line.
+    Keygen(net::KeygenArgs),
+    /// Group files.
+    #[command(subcommand)]
+    Group(net::GroupCmd),
+    /// Run the relay of a group over QUIC.
+    Relay(net::RelayArgs),
+    /// Run a member over QUIC: each stdin line is sent anonymously; deliveries are printed.
+    Member(net::MemberArgs),
     /// Re-check an evidence bundle offline and print who is convicted and the rule broken.
     /// Exits 0 only for valid evidence of a conviction.
     VerifyEvidence(evidence::VerifyArgs),
@@ -30,5 +40,9 @@ pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Demo(a) => demo::run(&a),
         Command::VerifyEvidence(a) => evidence::run(&a),
+        Command::Keygen(a) => net::keygen(&a),
+        Command::Group(net::GroupCmd::New(a)) => net::group_new(&a),
+        Command::Relay(a) => net::relay(&a),
+        Command::Member(a) => net::member(&a),
     }
 }

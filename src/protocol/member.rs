@@ -27,8 +27,8 @@ use crate::params::Group;
 use crate::protocol::Time;
 use crate::wire::{
     self, Abort, Accuse, BlameStart, Body, Commit, CommitSet, Disclose, DisclosedByte,
-    DisclosureSet, EpochKey, EpochKeys, EpochRequest, Evidence, KeyReveal, Kind, Open, Record,
-    Reveal, RevealSet, Sender, Signed, Unblind, ZSet,
+    DisclosureSet, EpochKey, EpochKeys, EpochRequest, Evidence, Hello, KeyReveal, Kind, Open,
+    Record, Reveal, RevealSet, Sender, Signed, Unblind, ZSet,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
@@ -352,6 +352,35 @@ impl Member {
     /// Messages queued or in flight.
     pub fn pending(&self) -> usize {
         self.queue.len()
+    }
+
+    /// The transport (re)connected to the relay. Any attempt in flight is abandoned (its
+    /// fragment will be sent again; pads are never reused because rounds only increase), and a
+    /// signed Hello telling our high-water round and epoch is queued as the first frame.
+    pub fn handle_reconnect(&mut self, _now: Time) {
+        let phase = std::mem::replace(&mut self.phase, Phase::Ready);
+        match phase {
+            Phase::Committed(a) | Phase::Revealed(a) | Phase::Unblinding(a) => {
+                if let Some(r) = a.reservation {
+                    self.set_frag(r.purpose, FragState::Pending);
+                }
+            }
+            other => self.phase = other,
+        }
+        self.outbox.clear();
+        self.case = None;
+        let hello = Signed::sign(
+            &self.key,
+            *self.group.id(),
+            self.epoch_for_signing(),
+            0,
+            Sender::Member(self.me),
+            Hello {
+                high_water: self.hw,
+                epoch: self.epoch_for_signing(),
+            },
+        );
+        self.outbox.push_back(hello.into_frame());
     }
 
     /// Queues a message for anonymous broadcast; returns its ticket.

@@ -118,6 +118,8 @@ enum Phase {
         invited: Vec<u32>,
         keys: BTreeMap<u32, Signed<EpochKey>>,
         deadline: Time,
+        /// The request, for members that connect while it is open.
+        request: Arc<[u8]>,
     },
     Idle {
         at: Time,
@@ -180,6 +182,8 @@ pub struct Relay {
     absent: BTreeMap<u32, Absence>,
     /// Members that connected while absent: a new epoch will invite them.
     rejoin: bool,
+    /// This relay convicted itself (its faults were caught): it does nothing more.
+    halted: bool,
     chain_head: Hash,
     last: Option<(u64, Hash)>,
     alloc_src: Option<(u64, Hash, Vec<u32>)>,
@@ -224,6 +228,7 @@ impl Relay {
             epoch_keys: BTreeMap::new(),
             absent: BTreeMap::new(),
             rejoin: false,
+            halted: false,
             chain_head: [0; 32],
             last: None,
             alloc_src: None,
@@ -255,7 +260,7 @@ impl Relay {
 
     /// Starts the first epoch.
     pub fn start(&mut self, now: Time) {
-        if matches!(self.phase, Phase::Stopped) {
+        if matches!(self.phase, Phase::Stopped) && !self.halted {
             self.begin_epoch(now);
         }
     }
@@ -263,9 +268,48 @@ impl Relay {
     /// The transport reports that `member` connected (again): it will be invited at the next
     /// epoch if it is not part of the current one.
     pub fn handle_connected(&mut self, _now: Time, member: MemberId) {
+        if self.convicted.contains(&member.0) {
+            return;
+        }
+        if let Phase::Keys {
+            invited,
+            keys,
+            request,
+            ..
+        } = &self.phase
+        {
+            if invited.contains(&member.0) && !keys.contains_key(&member.0) {
+                // It can still answer this epoch's request: send it (again).
+                self.outbox.push_back(Transmit {
+                    to: member,
+                    frame: request.clone(),
+                });
+                return;
+            }
+        }
         if self.absent.contains_key(&member.0) || !self.epoch_keys.contains_key(&member.0) {
             self.rejoin = true;
         }
+    }
+
+    /// A member's Hello: resume above its round and epoch (after a relay restart the member's
+    /// counters are ahead of ours), then treat it as (re)connected.
+    fn handle_hello(&mut self, now: Time, from: MemberId, high_water: u64, epoch: u64) {
+        self.resume_after(high_water);
+        if self.halted {
+            return;
+        }
+        if epoch >= self.epoch && !self.convicted.contains(&from.0) {
+            // Our epoch counter is behind a member's: we restarted. Start a fresh epoch above it
+            // as soon as nothing is in flight.
+            self.epoch = epoch;
+            match self.phase {
+                Phase::Stopped | Phase::Keys { .. } | Phase::Idle { .. } => self.begin_epoch(now),
+                _ => self.rejoin = true,
+            }
+            return;
+        }
+        self.handle_connected(now, from);
     }
 
     /// Next frame to send.
@@ -400,12 +444,14 @@ impl Relay {
                 members: invited.clone(),
             },
         );
-        self.send(&invited, req.into_frame());
+        let frame: Arc<[u8]> = req.into_frame().into();
+        self.send(&invited, frame.to_vec());
         self.phase = Phase::Keys {
             epoch: self.epoch,
             invited,
             keys: BTreeMap::new(),
             deadline: now.plus_millis(self.group.params().keys_ms),
+            request: frame,
         };
     }
 
@@ -705,6 +751,14 @@ impl Relay {
                 if att.seeds.len() == att.present.len() {
                     self.finish_round(now);
                 }
+                Ok(())
+            }
+            Body::Hello(b) => {
+                let m = wire::typed(f.header, b, f.sig);
+                if !m.verify(&pk) {
+                    return Err(ProtocolError::BadSignature(kind));
+                }
+                self.handle_hello(now, from, m.body.high_water, m.body.epoch);
                 Ok(())
             }
             Body::Accuse(b) => {
@@ -1185,7 +1239,10 @@ impl Relay {
                 self.convicted.insert(i);
                 self.begin_epoch(now);
             }
-            Some(Culprit::Relay) => self.phase = Phase::Stopped,
+            Some(Culprit::Relay) => {
+                self.halted = true;
+                self.phase = Phase::Stopped;
+            }
             None => self.idle(now),
         }
     }

@@ -1,0 +1,382 @@
+//! `dcnet keygen`, `dcnet group new`, `dcnet relay`, `dcnet member`: what a real group runs.
+
+use crate::config::{self, GroupFile};
+use crate::crypto::identity::PublicKey;
+use crate::net::member::{FileStore, MemberNote};
+use crate::params::{RosterEntry, RoundParams};
+use crate::protocol::MemberEvent;
+use crate::protocol::blame::Culprit;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::io::AsyncBufReadExt;
+
+/// Options of `dcnet keygen`.
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Where to write the secret key (mode 0600; never overwritten).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `dcnet group …`.
+#[derive(Subcommand, Debug)]
+pub enum GroupCmd {
+    /// Write a new group file (roster, relay, round parameters) in TOML.
+    New(GroupNewArgs),
+}
+
+/// Options of `dcnet group new`.
+#[derive(Args, Debug)]
+pub struct GroupNewArgs {
+    /// Group name.
+    #[arg(long)]
+    pub name: String,
+    /// Where the relay listens, HOST:PORT.
+    #[arg(long)]
+    pub relay: String,
+    /// The relay's public key (as printed by `dcnet keygen`).
+    #[arg(long)]
+    pub relay_key: PublicKey,
+    /// A member, NAME=PUBKEY; repeat for each member. Order fixes member indices.
+    #[arg(long = "member", value_parser = parse_member, required = true)]
+    pub members: Vec<(String, PublicKey)>,
+    /// Reservation cells (default: twice the members).
+    #[arg(long)]
+    pub cells: Option<u32>,
+    /// Slots per round (default: one per member).
+    #[arg(long)]
+    pub slots: Option<u32>,
+    /// Bytes per slot, framing included.
+    #[arg(long, default_value_t = 256)]
+    pub slot_bytes: u32,
+    /// Probability of reserving a trap while a message is pending.
+    #[arg(long, default_value_t = 0.2)]
+    pub p_trap: f64,
+    /// Probability that an idle member reserves a cover trap.
+    #[arg(long, default_value_t = 1.0)]
+    pub p_cover: f64,
+    /// Tolerated shrinkage t of the anonymity set (floor = members − t).
+    #[arg(long, default_value_t = 0)]
+    pub tolerance: u32,
+    /// Commit/reveal/unblind deadline at the relay, in ms.
+    #[arg(long, default_value_t = 2000)]
+    pub deadline_ms: u64,
+    /// Where to write the group file.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+fn parse_member(s: &str) -> Result<(String, PublicKey), String> {
+    let (name, key) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected NAME=PUBKEY"))?;
+    Ok((name.to_string(), key.parse()?))
+}
+
+/// Options of `dcnet relay`.
+#[derive(Args, Debug)]
+pub struct RelayArgs {
+    /// The group file.
+    #[arg(long)]
+    pub group: PathBuf,
+    /// The relay's secret key file.
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Address to listen on (default: the group file's relay address).
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+/// Options of `dcnet member`.
+#[derive(Args, Debug)]
+pub struct MemberArgs {
+    /// The group file.
+    #[arg(long)]
+    pub group: PathBuf,
+    /// This member's secret key file.
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Where to keep the highest accepted round (default: KEY.state).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// One JSON object per line on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+fn fail(cmd: &str, e: impl std::fmt::Display) -> i32 {
+    eprintln!("dcnet {cmd}: {e}");
+    1
+}
+
+/// `dcnet keygen`.
+pub fn keygen(a: &KeygenArgs) -> i32 {
+    match config::write_new_key(&a.out) {
+        Ok(public) => {
+            eprintln!(
+                "secret key written to {} (keep it private)",
+                a.out.display()
+            );
+            println!("{public}");
+            0
+        }
+        Err(e) => fail("keygen", e),
+    }
+}
+
+/// `dcnet group new`.
+pub fn group_new(a: &GroupNewArgs) -> i32 {
+    let members = a
+        .members
+        .iter()
+        .map(|(name, key)| RosterEntry {
+            name: name.clone(),
+            key: *key,
+        })
+        .collect();
+    let params = RoundParams {
+        cells: a.cells.unwrap_or(0),
+        slots: a.slots.unwrap_or(0),
+        slot_bytes: a.slot_bytes,
+        p_trap: a.p_trap,
+        p_cover: a.p_cover,
+        tolerance: a.tolerance,
+        commit_ms: a.deadline_ms,
+        reveal_ms: a.deadline_ms,
+        unblind_ms: a.deadline_ms,
+        ..RoundParams::default()
+    };
+    let gf = match GroupFile::new(&a.name, &a.relay, a.relay_key, members, params) {
+        Ok(g) => g,
+        Err(e) => return fail("group new", e),
+    };
+    if let Err(e) = std::fs::write(&a.out, gf.to_toml()) {
+        return fail("group new", format!("{}: {e}", a.out.display()));
+    }
+    println!(
+        "group {:?} with {} members written to {} (group id {})",
+        gf.group.name(),
+        gf.group.size(),
+        a.out.display(),
+        hex::encode(gf.group.id())
+    );
+    0
+}
+
+/// `dcnet relay`.
+pub fn relay(a: &RelayArgs) -> i32 {
+    let res = (|| -> Result<(), String> {
+        let gf = GroupFile::read(&a.group).map_err(|e| e.to_string())?;
+        let key = config::read_key(&a.key).map_err(|e| e.to_string())?;
+        if &key.public() != gf.group.relay_key() {
+            return Err(format!(
+                "{} is not the relay key named in {}",
+                a.key.display(),
+                a.group.display()
+            ));
+        }
+        let listen = match &a.listen {
+            Some(l) => l.parse().map_err(|e| format!("--listen {l}: {e}"))?,
+            None => gf.relay_socket()?,
+        };
+        let rt = runtime()?;
+        rt.block_on(async move {
+            let group = Arc::new(gf.group.clone());
+            let mut h =
+                crate::net::relay::spawn(group, key, listen, config::os_random32(), vec![]).await?;
+            println!(
+                "relay listening on {} for group {}",
+                h.local_addr,
+                gf.group.name()
+            );
+            loop {
+                tokio::select! {
+                    e = h.events.recv() => match e {
+                        Some(e) => print_relay_event(&e),
+                        None => break,
+                    },
+                    _ = tokio::signal::ctrl_c() => break,
+                }
+            }
+            println!("relay shutting down");
+            h.shutdown().await;
+            Ok::<(), String>(())
+        })
+    })();
+    match res {
+        Ok(()) => 0,
+        Err(e) => fail("relay", e),
+    }
+}
+
+fn print_relay_event(e: &crate::protocol::RelayEvent) {
+    use crate::protocol::RelayEvent as E;
+    match e {
+        E::EpochStarted { epoch, members } => println!("epoch {epoch}: members {members:?}"),
+        E::Excluded {
+            member,
+            reason,
+            round,
+        } => {
+            println!("member {member} excluded ({reason:?}) at round {round}")
+        }
+        E::Verdict { verdict, .. } => println!(
+            "verdict in round {}: {:?} ({})",
+            verdict.round,
+            verdict.culprit,
+            verdict.rule.name()
+        ),
+        E::Stalled { available } => println!("waiting: {available} member(s) available"),
+        _ => {}
+    }
+}
+
+/// `dcnet member`.
+pub fn member(a: &MemberArgs) -> i32 {
+    let res = (|| -> Result<(), String> {
+        let gf = GroupFile::read(&a.group).map_err(|e| e.to_string())?;
+        let key = config::read_key(&a.key).map_err(|e| e.to_string())?;
+        let me = gf.index_of(&key.public()).ok_or_else(|| {
+            format!(
+                "the key in {} is not in the roster of {}",
+                a.key.display(),
+                a.group.display()
+            )
+        })?;
+        let state = a
+            .state
+            .clone()
+            .unwrap_or_else(|| a.key.with_extension("state"));
+        let store = FileStore::open(state)?;
+        let relay_addr = gf.relay_socket()?;
+        let json = a.json;
+        let rt = runtime()?;
+        rt.block_on(async move {
+            let group = Arc::new(gf.group.clone());
+            let relay_key = *gf.group.relay_key();
+            let mut h = crate::net::member::spawn(
+                group,
+                relay_addr,
+                relay_key,
+                key,
+                me,
+                Box::new(store),
+                config::os_random32(),
+                vec![],
+            )
+            .await?;
+            let submit = h.submit.clone();
+            tokio::spawn(async move {
+                let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if line.is_empty() {
+                        continue;
+                    }
+                    if submit.send(line.into_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            if !json {
+                println!(
+                    "member {me} of {}; type a line to send it anonymously",
+                    gf.group.name()
+                );
+            }
+            loop {
+                tokio::select! {
+                    n = h.notes.recv() => match n {
+                        Some(n) => print_note(&n, json),
+                        None => break,
+                    },
+                    _ = tokio::signal::ctrl_c() => break,
+                }
+            }
+            h.shutdown().await;
+            Ok::<(), String>(())
+        })
+    })();
+    match res {
+        Ok(()) => 0,
+        Err(e) => fail("member", e),
+    }
+}
+
+fn print_note(n: &MemberNote, json: bool) {
+    use serde_json::json;
+    let (text, j) = match n {
+        MemberNote::Connected => (
+            "connected to the relay".to_string(),
+            json!({"event": "connected"}),
+        ),
+        MemberNote::Disconnected(r) => (
+            format!("relay unreachable ({r}); retrying"),
+            json!({"event": "disconnected", "reason": r}),
+        ),
+        MemberNote::Queued { ticket, pending } => (
+            format!("queued message #{ticket} ({pending} waiting or in flight)"),
+            json!({"event": "queued", "ticket": ticket, "pending": pending}),
+        ),
+        MemberNote::Refused(r) => (
+            format!("not sent: {r}"),
+            json!({"event": "refused", "reason": r}),
+        ),
+        MemberNote::Event(e) => match e {
+            MemberEvent::Delivered {
+                round,
+                slot,
+                message,
+            } => {
+                let t = String::from_utf8_lossy(message).into_owned();
+                (
+                    format!("[round {round}, slot {slot}] {t}"),
+                    json!({"event": "delivered", "round": round, "slot": slot, "text": t}),
+                )
+            }
+            MemberEvent::EpochStarted { epoch, members } => (
+                format!("epoch {epoch}: {} members present", members.len()),
+                json!({"event": "epoch", "epoch": epoch, "members": members}),
+            ),
+            MemberEvent::Sent { ticket, round } => (
+                format!("message #{ticket} went out completely (round {round})"),
+                json!({"event": "sent", "ticket": ticket, "round": round}),
+            ),
+            MemberEvent::Verdict { verdict, .. } => {
+                let who = match verdict.culprit {
+                    Some(Culprit::Member(i)) => json!(i),
+                    Some(Culprit::Relay) => json!("relay"),
+                    None => serde_json::Value::Null,
+                };
+                (
+                    format!(
+                        "verdict in round {}: {} ({}); unresponsive {:?}",
+                        verdict.round,
+                        who,
+                        verdict.rule.name(),
+                        verdict.unresponsive
+                    ),
+                    json!({"event": "verdict", "round": verdict.round, "culprit": who,
+                           "rule": verdict.rule.name(), "unresponsive": verdict.unresponsive}),
+                )
+            }
+            MemberEvent::Aborted { round, missing } => (
+                format!("round {round} aborted; missing {missing:?}"),
+                json!({"event": "aborted", "round": round, "missing": missing}),
+            ),
+            _ => return,
+        },
+    };
+    if json {
+        println!("{j}");
+    } else {
+        println!("{text}");
+    }
+}

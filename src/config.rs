@@ -1,0 +1,364 @@
+//! Files a real group needs: secret key files and the human-readable TOML group file.
+//!
+//! Key file (mode 0600): two lines, `dcnet-secret-key-v1` and 64 hex digits.
+//!
+//! Group file:
+//!
+//! ```toml
+//! name = "book-club"
+//! relay = "127.0.0.1:4433"
+//! relay_key = "<64 hex digits>"
+//!
+//! [params]            # every field optional; defaults shown by `dcnet group new --help`
+//! slot_bytes = 256
+//!
+//! [[member]]
+//! name = "alice"
+//! key = "<64 hex digits>"
+//! ```
+//!
+//! Member order in the file is the roster order: it fixes member indices and `group_id`.
+
+use crate::crypto::identity::{IdentityKey, PublicKey};
+use crate::params::{Group, RosterEntry, RoundParams};
+use std::net::SocketAddr;
+use std::path::Path;
+use zeroize::Zeroize;
+
+const KEY_HEADER: &str = "dcnet-secret-key-v1";
+
+/// Why a file could not be used. Messages name the file and the problem.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// File.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The content is not what was expected.
+    #[error("{path}: {msg}")]
+    Invalid {
+        /// File.
+        path: String,
+        /// What is wrong.
+        msg: String,
+    },
+}
+
+fn io(path: &Path, source: std::io::Error) -> FileError {
+    FileError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn invalid(path: &Path, msg: impl Into<String>) -> FileError {
+    FileError::Invalid {
+        path: path.display().to_string(),
+        msg: msg.into(),
+    }
+}
+
+/// 32 bytes from the OS random source.
+pub fn os_random32() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    // getrandom fails only if the OS has no entropy source at all; nothing sensible can
+    // continue without one.
+    getrandom::fill(&mut b).expect("the OS random source is unavailable");
+    b
+}
+
+/// Generates a key and writes it to `path` (mode 0600, refusing to overwrite).
+pub fn write_new_key(path: &Path) -> Result<PublicKey, FileError> {
+    let mut secret = os_random32();
+    let key = IdentityKey::from_secret_bytes(&secret);
+    let mut text = format!("{KEY_HEADER}\n{}\n", hex::encode(secret));
+    secret.zeroize();
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let res = (|| {
+        use std::io::Write;
+        let mut f = opts.open(path)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()
+    })();
+    text.zeroize();
+    res.map_err(|e| io(path, e))?;
+    Ok(key.public())
+}
+
+/// Reads a key file.
+pub fn read_key(path: &Path) -> Result<IdentityKey, FileError> {
+    let meta = std::fs::metadata(path).map_err(|e| io(path, e))?;
+    if meta.len() > 4096 {
+        return Err(invalid(path, "too large for a key file"));
+    }
+    let mut text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+    let mut lines = text.lines();
+    if lines.next() != Some(KEY_HEADER) {
+        text.zeroize();
+        return Err(invalid(
+            path,
+            format!("not a dcnet key file (first line must be {KEY_HEADER})"),
+        ));
+    }
+    let parsed = lines.next().and_then(|l| hex::decode(l.trim()).ok());
+    text.zeroize();
+    let mut bytes = parsed.ok_or_else(|| invalid(path, "second line must be 64 hex digits"))?;
+    let arr: Result<[u8; 32], _> = bytes.as_slice().try_into();
+    bytes.zeroize();
+    let mut arr = arr.map_err(|_| invalid(path, "secret key must be 32 bytes"))?;
+    let key = IdentityKey::from_secret_bytes(&arr);
+    arr.zeroize();
+    Ok(key)
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberToml {
+    name: String,
+    key: String,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct ParamsToml {
+    cells: Option<u32>,
+    slots: Option<u32>,
+    slot_bytes: Option<u32>,
+    p_trap: Option<f64>,
+    p_cover: Option<f64>,
+    keys_ms: Option<u64>,
+    commit_ms: Option<u64>,
+    reveal_ms: Option<u64>,
+    unblind_ms: Option<u64>,
+    post_round_ms: Option<u64>,
+    max_fragments: Option<u16>,
+    tolerance: Option<u32>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupToml {
+    name: String,
+    relay: String,
+    relay_key: String,
+    #[serde(default)]
+    params: ParamsToml,
+    member: Vec<MemberToml>,
+}
+
+/// A group file: the group, and where its relay listens.
+#[derive(Clone, Debug)]
+pub struct GroupFile {
+    /// The validated group.
+    pub group: Group,
+    /// The relay's address (`HOST:PORT`).
+    pub relay_addr: String,
+}
+
+impl GroupFile {
+    /// Builds and validates a group file's content.
+    pub fn new(
+        name: &str,
+        relay_addr: &str,
+        relay_key: PublicKey,
+        members: Vec<RosterEntry>,
+        params: RoundParams,
+    ) -> Result<GroupFile, String> {
+        if name.is_empty() {
+            return Err("the group name must not be empty".into());
+        }
+        check_addr(relay_addr)?;
+        let group = Group::new(name, members, relay_key, params).map_err(|e| e.to_string())?;
+        Ok(GroupFile {
+            group,
+            relay_addr: relay_addr.to_string(),
+        })
+    }
+
+    /// The TOML text.
+    pub fn to_toml(&self) -> String {
+        let p = self.group.params();
+        let t = GroupToml {
+            name: self.group.name().to_string(),
+            relay: self.relay_addr.clone(),
+            relay_key: self.group.relay_key().to_string(),
+            params: ParamsToml {
+                cells: Some(p.cells),
+                slots: Some(p.slots),
+                slot_bytes: Some(p.slot_bytes),
+                p_trap: Some(p.p_trap),
+                p_cover: Some(p.p_cover),
+                keys_ms: Some(p.keys_ms),
+                commit_ms: Some(p.commit_ms),
+                reveal_ms: Some(p.reveal_ms),
+                unblind_ms: Some(p.unblind_ms),
+                post_round_ms: Some(p.post_round_ms),
+                max_fragments: Some(p.max_fragments),
+                tolerance: Some(p.tolerance),
+            },
+            member: self
+                .group
+                .members()
+                .iter()
+                .map(|m| MemberToml {
+                    name: m.name.clone(),
+                    key: m.key.to_string(),
+                })
+                .collect(),
+        };
+        let body = toml::to_string(&t).unwrap_or_default();
+        format!(
+            "# dcnet group file. Member order is the roster order; changing anything changes the\n# group id (group_id = {}).\n{body}",
+            hex::encode(self.group.id())
+        )
+    }
+
+    /// Parses and validates TOML text; `path` names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<GroupFile, FileError> {
+        let t: GroupToml = toml::from_str(text).map_err(|e| invalid(path, e.to_string()))?;
+        let relay_key: PublicKey = t
+            .relay_key
+            .parse()
+            .map_err(|e| invalid(path, format!("relay_key: {e}")))?;
+        let mut members = Vec::new();
+        for (i, m) in t.member.iter().enumerate() {
+            let key: PublicKey = m
+                .key
+                .parse()
+                .map_err(|e| invalid(path, format!("member {i} ({}): {e}", m.name)))?;
+            members.push(RosterEntry {
+                name: m.name.clone(),
+                key,
+            });
+        }
+        let d = RoundParams::default();
+        let q = &t.params;
+        let params = RoundParams {
+            cells: q.cells.unwrap_or(d.cells),
+            slots: q.slots.unwrap_or(d.slots),
+            slot_bytes: q.slot_bytes.unwrap_or(d.slot_bytes),
+            p_trap: q.p_trap.unwrap_or(d.p_trap),
+            p_cover: q.p_cover.unwrap_or(d.p_cover),
+            keys_ms: q.keys_ms.unwrap_or(d.keys_ms),
+            commit_ms: q.commit_ms.unwrap_or(d.commit_ms),
+            reveal_ms: q.reveal_ms.unwrap_or(d.reveal_ms),
+            unblind_ms: q.unblind_ms.unwrap_or(d.unblind_ms),
+            post_round_ms: q.post_round_ms.unwrap_or(d.post_round_ms),
+            max_fragments: q.max_fragments.unwrap_or(d.max_fragments),
+            tolerance: q.tolerance.unwrap_or(d.tolerance),
+        };
+        GroupFile::new(&t.name, &t.relay, relay_key, members, params).map_err(|e| invalid(path, e))
+    }
+
+    /// Reads and validates a group file.
+    pub fn read(path: &Path) -> Result<GroupFile, FileError> {
+        let meta = std::fs::metadata(path).map_err(|e| io(path, e))?;
+        if meta.len() > 1 << 20 {
+            return Err(invalid(path, "larger than 1 MiB"));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+        Self::parse(&text, path)
+    }
+
+    /// Resolves the relay address.
+    pub fn relay_socket(&self) -> Result<SocketAddr, String> {
+        use std::net::ToSocketAddrs;
+        self.relay_addr
+            .to_socket_addrs()
+            .map_err(|e| format!("relay address {}: {e}", self.relay_addr))?
+            .next()
+            .ok_or_else(|| format!("relay address {} resolves to nothing", self.relay_addr))
+    }
+
+    /// Index of `key` in the roster.
+    pub fn index_of(&self, key: &PublicKey) -> Option<u32> {
+        self.group
+            .members()
+            .iter()
+            .position(|m| &m.key == key)
+            .map(|i| i as u32)
+    }
+}
+
+fn check_addr(a: &str) -> Result<(), String> {
+    let (host, port) = a
+        .rsplit_once(':')
+        .ok_or_else(|| format!("relay address {a:?} must be HOST:PORT"))?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(format!("relay address {a:?} must be HOST:PORT"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_file_roundtrip_and_errors() {
+        let keys: Vec<IdentityKey> = (1..=3u8)
+            .map(|i| IdentityKey::from_secret_bytes(&[i; 32]))
+            .collect();
+        let relay = IdentityKey::from_secret_bytes(&[9; 32]).public();
+        let members = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| RosterEntry {
+                name: format!("m{i}"),
+                key: k.public(),
+            })
+            .collect();
+        let g = GroupFile::new(
+            "g",
+            "127.0.0.1:4433",
+            relay,
+            members,
+            RoundParams::default(),
+        )
+        .unwrap();
+        let text = g.to_toml();
+        let back = GroupFile::parse(&text, Path::new("x.toml")).unwrap();
+        assert_eq!(back.group.id(), g.group.id());
+        let bad = text.replace("slot_bytes = 256", "slot_bytes = 3");
+        let e = GroupFile::parse(&bad, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("slot_bytes"), "{e}");
+        let bad = text.replace("[[member]]", "[[members]]");
+        assert!(GroupFile::parse(&bad, Path::new("x.toml")).is_err());
+        assert!(GroupFile::new("g", "nohost", relay, vec![], RoundParams::default()).is_err());
+    }
+
+    #[test]
+    fn key_files() {
+        let dir = std::env::temp_dir().join(format!("dcnet-key-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let p = dir.join("k");
+        let _ = std::fs::remove_file(&p);
+        let public = write_new_key(&p).unwrap();
+        assert_eq!(read_key(&p).unwrap().public(), public);
+        assert!(write_new_key(&p).is_err(), "never overwrites");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        std::fs::write(&p, "garbage").unwrap();
+        assert!(read_key(&p).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,43 @@
+//! QUIC drivers: thin glue between quinn/tokio and the sans-IO engines.
+//!
+//! One bidirectional stream per member connection carries length-prefixed frames
+//! (`u32` big-endian length, at most [`crate::wire::MAX_FRAME`] bytes). Protocol logic lives in
+//! `crate::protocol`; nothing here interprets a frame beyond its length.
+
+pub mod member;
+pub mod relay;
+pub mod tls;
+
+use crate::wire::MAX_FRAME;
+
+/// Writes one frame.
+pub async fn write_frame(s: &mut quinn::SendStream, frame: &[u8]) -> Result<(), String> {
+    if frame.len() > MAX_FRAME {
+        return Err(format!("frame of {} bytes exceeds the limit", frame.len()));
+    }
+    s.write_all(&(frame.len() as u32).to_be_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    s.write_all(frame).await.map_err(|e| e.to_string())
+}
+
+/// Reads one frame of at most `max` bytes; `Ok(None)` when the peer finished the stream
+/// cleanly.
+pub async fn read_frame(s: &mut quinn::RecvStream, max: usize) -> Result<Option<Vec<u8>>, String> {
+    let mut len = [0u8; 4];
+    match s.read_exact(&mut len).await {
+        Ok(()) => {}
+        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > max.min(MAX_FRAME) {
+        return Err(format!(
+            "peer announced a frame of {len} bytes; limit {}",
+            max.min(MAX_FRAME)
+        ));
+    }
+    let mut buf = vec![0u8; len];
+    s.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
+    Ok(Some(buf))
+}
