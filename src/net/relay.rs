@@ -222,7 +222,11 @@ async fn core(
                 let t = now(start);
                 match msg {
                     Inbound::Connected { member, conn, tx } => {
-                        writers.insert(member, (conn, tx));
+                        // A new connection replaces an older one for the same member; dropping
+                        // the old queue finishes its stream, so that client reconnects.
+                        if writers.insert(member, (conn, tx)).is_some() {
+                            info!(member, "replaced an older connection");
+                        }
                         if !started {
                             // The first epoch starts when the first member is here.
                             started = true;

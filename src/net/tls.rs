@@ -159,8 +159,9 @@ impl ClientCertVerifier for RosterClients {
 
 fn transport() -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
-    t.keep_alive_interval(Some(std::time::Duration::from_secs(2)));
-    if let Ok(idle) = quinn::IdleTimeout::try_from(std::time::Duration::from_secs(10)) {
+    // A peer that vanished without closing (kill -9, network loss) is noticed within 4 s.
+    t.keep_alive_interval(Some(std::time::Duration::from_secs(1)));
+    if let Ok(idle) = quinn::IdleTimeout::try_from(std::time::Duration::from_secs(4)) {
         t.max_idle_timeout(Some(idle));
     }
     Arc::new(t)

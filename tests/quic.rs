@@ -1,0 +1,350 @@
+//! Real processes on loopback: a `dcnet relay` and five `dcnet member`s from the built binary.
+//!
+//! Every wait reads the processes' output until the condition holds or a deadline passes; no
+//! test sleeps to wait for a condition.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dcnet");
+
+struct Proc {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    name: String,
+}
+
+impl Proc {
+    fn start(name: &str, args: &[&str]) -> Proc {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn dcnet");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Proc {
+            stdin: child.stdin.take(),
+            child,
+            lines: rx,
+            seen: Vec::new(),
+            name: name.to_string(),
+        }
+    }
+
+    /// Reads output until `pred` holds for a line (already seen lines count), or `within` passes.
+    fn wait_for(&mut self, within: Duration, pred: impl Fn(&str) -> bool) -> bool {
+        if self.seen.iter().any(|l| pred(l)) {
+            return true;
+        }
+        let end = Instant::now() + within;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    let hit = pred(&l);
+                    self.seen.push(l);
+                    if hit {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+
+    fn send_line(&mut self, s: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{s}").expect("write to member");
+        stdin.flush().expect("flush");
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+
+    fn drain(&mut self) {
+        while let Ok(l) = self.lines.try_recv() {
+            self.seen.push(l);
+        }
+    }
+
+    fn delivered_count(&self, text: &str) -> usize {
+        self.seen
+            .iter()
+            .filter(|l| {
+                l.contains("\"event\":\"delivered\"") && l.contains(&format!("\"text\":\"{text}\""))
+            })
+            .count()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn run(args: &[&str]) -> String {
+    let out = Command::new(BIN).args(args).output().expect("run dcnet");
+    assert!(
+        out.status.success(),
+        "dcnet {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf8")
+}
+
+fn free_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.local_addr().expect("addr").port()
+}
+
+fn p(dir: &Path, f: &str) -> String {
+    dir.join(f).to_str().expect("path").to_string()
+}
+
+struct Setup {
+    dir: PathBuf,
+    group: String,
+    relay_addr: String,
+}
+
+fn setup(tag: &str, n: usize) -> Setup {
+    let dir = std::env::temp_dir().join(format!("dcnet-quic-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let relay_key = run(&["keygen", "--out", &p(&dir, "relay.key")])
+        .trim()
+        .to_string();
+    let mut args: Vec<String> = Vec::new();
+    for i in 0..n {
+        let k = run(&["keygen", "--out", &p(&dir, &format!("m{i}.key"))])
+            .trim()
+            .to_string();
+        args.push("--member".into());
+        args.push(format!("m{i}={k}"));
+    }
+    let relay_addr = format!("127.0.0.1:{}", free_port());
+    let group = p(&dir, "group.toml");
+    let mut cmd: Vec<String> = vec![
+        "group".into(),
+        "new".into(),
+        "--name".into(),
+        "test".into(),
+        "--relay".into(),
+        relay_addr.clone(),
+        "--relay-key".into(),
+        relay_key,
+        "--deadline-ms".into(),
+        "500".into(),
+        "--out".into(),
+        group.clone(),
+    ];
+    cmd.extend(args);
+    let refs: Vec<&str> = cmd.iter().map(|s| s.as_str()).collect();
+    run(&refs);
+    Setup {
+        dir,
+        group,
+        relay_addr,
+    }
+}
+
+const T: Duration = Duration::from_secs(30);
+
+fn start_relay(s: &Setup) -> Proc {
+    let mut r = Proc::start(
+        "relay",
+        &[
+            "relay",
+            "--group",
+            &s.group,
+            "--key",
+            &p(&s.dir, "relay.key"),
+        ],
+    );
+    assert!(
+        r.wait_for(T, |l| l.contains("relay listening")),
+        "relay did not start"
+    );
+    r
+}
+
+fn start_member(s: &Setup, i: usize) -> Proc {
+    Proc::start(
+        &format!("m{i}"),
+        &[
+            "member",
+            "--group",
+            &s.group,
+            "--key",
+            &p(&s.dir, &format!("m{i}.key")),
+            "--json",
+        ],
+    )
+}
+
+fn all_deliver(members: &mut [&mut Proc], text: &str) {
+    for m in members.iter_mut() {
+        let needle = format!("\"text\":\"{text}\"");
+        let name = m.name.clone();
+        assert!(
+            m.wait_for(T, |l| l.contains("\"event\":\"delivered\"")
+                && l.contains(&needle)),
+            "{name} never got {text:?}; saw {:?}",
+            m.seen.iter().rev().take(5).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn a_real_group_on_loopback() {
+    let s = setup("group", 5);
+    let mut relay = start_relay(&s);
+    let mut ms: Vec<Proc> = (0..5).map(|i| start_member(&s, i)).collect();
+    for m in ms.iter_mut() {
+        let name = m.name.clone();
+        assert!(
+            m.wait_for(T, |l| l.contains("\"event\":\"epoch\"")),
+            "{name} never joined an epoch"
+        );
+    }
+    // Lines fed on stdin reach every member.
+    ms[1].send_line("alpha");
+    ms[3].send_line("beta");
+    {
+        let mut refs: Vec<&mut Proc> = ms.iter_mut().collect();
+        all_deliver(&mut refs, "alpha");
+        all_deliver(&mut refs, "beta");
+    }
+
+    // kill -9 one member mid-run: the rest keep delivering.
+    ms[4].kill();
+    ms[0].send_line("gamma");
+    {
+        let mut refs: Vec<&mut Proc> = ms[..4].iter_mut().collect();
+        all_deliver(&mut refs, "gamma");
+    }
+
+    // A key not in the roster is refused at the TLS handshake.
+    let outsider = run(&["keygen", "--out", &p(&s.dir, "outsider.key")])
+        .trim()
+        .to_string();
+    let text = std::fs::read_to_string(&s.group).unwrap();
+    let other = text.replace("name = \"test\"", "name = \"test\"\n")
+        + &format!("\n[[member]]\nname = \"outsider\"\nkey = \"{outsider}\"\n");
+    let other_path = p(&s.dir, "other.toml");
+    std::fs::write(&other_path, other).unwrap();
+    let mut out = Proc::start(
+        "outsider",
+        &[
+            "member",
+            "--group",
+            &other_path,
+            "--key",
+            &p(&s.dir, "outsider.key"),
+            "--json",
+        ],
+    );
+    assert!(
+        out.wait_for(T, |l| l.contains("\"event\":\"disconnected\"")),
+        "the outsider was not refused"
+    );
+    assert!(!out.seen.iter().any(|l| l.contains("\"event\":\"epoch\"")));
+    out.kill();
+
+    // Garbage datagrams and an oversized frame at the relay's port do not crash it.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for k in 0..200usize {
+        let junk: Vec<u8> = (0..(k * 37 % 1400 + 1))
+            .map(|i| (i * 31 + k) as u8)
+            .collect();
+        let _ = sock.send_to(&junk, &s.relay_addr);
+    }
+    oversized_frame_as(&s, 4);
+    ms[2].send_line("delta");
+    {
+        let mut refs: Vec<&mut Proc> = ms[..4].iter_mut().collect();
+        all_deliver(&mut refs, "delta");
+    }
+
+    // A relay restart loses nothing: a line submitted while it is down is delivered after.
+    relay.kill();
+    ms[1].send_line("epsilon");
+    assert!(ms[1].wait_for(T, |l| l.contains("\"event\":\"queued\"")));
+    let _relay2 = start_relay(&s);
+    {
+        let mut refs: Vec<&mut Proc> = ms[..4].iter_mut().collect();
+        all_deliver(&mut refs, "epsilon");
+    }
+
+    // Exactly once, everywhere.
+    for m in ms[..4].iter_mut() {
+        m.drain();
+        for t in ["alpha", "beta", "gamma", "delta", "epsilon"] {
+            assert_eq!(
+                m.delivered_count(t),
+                1,
+                "{} got {t} {} times",
+                m.name,
+                m.delivered_count(t)
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+/// Connects as member `i` with the library's own TLS config and announces a frame far above the
+/// limit; the relay must drop that connection and carry on.
+fn oversized_frame_as(s: &Setup, i: usize) {
+    use dcnet::config::{GroupFile, read_key};
+    use dcnet::net::tls;
+    let gf = GroupFile::read(Path::new(&s.group)).unwrap();
+    let key = read_key(&s.dir.join(format!("m{i}.key"))).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let cfg = tls::client_config(tls::node_cert(&key).unwrap(), *gf.group.relay_key()).unwrap();
+        let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        ep.set_default_client_config(cfg);
+        let conn = ep
+            .connect(gf.relay_socket().unwrap(), "dcnet")
+            .unwrap()
+            .await
+            .expect("a roster key is accepted");
+        let (mut send, mut recv) = conn.open_bi().await.unwrap();
+        send.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+        send.write_all(&[0u8; 1024]).await.unwrap();
+        // The relay closes the stream/connection: reading ends (bounded by the idle timeout).
+        let mut buf = [0u8; 64];
+        let ended = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Ok(Some(_)) = recv.read(&mut buf).await {}
+            }
+        })
+        .await;
+        assert!(
+            ended.is_ok(),
+            "the relay kept an oversized frame's connection open"
+        );
+        ep.close(0u32.into(), b"");
+    });
+}
