@@ -338,7 +338,6 @@ fn oversized_frame_as(s: &Setup, i: usize) {
         let mut buf = [0u8; 64];
         let ended = tokio::time::timeout(Duration::from_secs(10), async {
             while let Ok(Some(_)) = recv.read(&mut buf).await {}
-            }
         })
         .await;
         assert!(
