@@ -131,9 +131,7 @@ fn run_quic(
     honest: &[usize],
     posts: &[(usize, Vec<u8>)],
 ) -> Result<Run, String> {
-    use crate::crypto::identity::IdentityKey;
     use crate::net::member::MemberNote;
-    use crate::sim::derive_seed;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -141,32 +139,8 @@ fn run_quic(
     let n = tg.member_keys.len();
     rt.block_on(async {
         let started = std::time::Instant::now();
-        let group = tg.group.clone();
-        let listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
-        let mut relay = crate::net::relay::spawn(
-            group.clone(),
-            IdentityKey::from_secret_bytes(&tg.relay_key.secret_bytes()),
-            listen,
-            derive_seed(a.seed, "relay-rng", 0),
-            relay_faults,
-        )
-        .await?;
-        let mut members = Vec::new();
-        for (i, k) in tg.member_keys.iter().enumerate() {
-            members.push(
-                crate::net::member::spawn(
-                    group.clone(),
-                    relay.local_addr,
-                    *group.relay_key(),
-                    IdentityKey::from_secret_bytes(&k.secret_bytes()),
-                    i as u32,
-                    Box::new(crate::protocol::MemoryStore::default()),
-                    derive_seed(a.seed, "member-rng", i as u64),
-                    member_faults.get(&(i as u32)).cloned().unwrap_or_default(),
-                )
-                .await?,
-            );
-        }
+        let (mut relay, mut members) =
+            crate::net::spawn_local_group(tg, a.seed, relay_faults, member_faults).await?;
         for (who, m) in posts {
             members[*who]
                 .submit

@@ -1,5 +1,6 @@
 //! Command-line interface (clap). Each command is a thin layer over the library.
 
+pub mod bench;
 pub mod demo;
 pub mod evidence;
 pub mod net;
@@ -21,6 +22,8 @@ pub enum Command {
     /// Run a whole group (relay and members) in one process and show what happens, round by
     /// round. Nothing printed ever names a sender.
     Demo(demo::DemoArgs),
+    /// Measure rounds per second and message latency over real QUIC on 127.0.0.1.
+    Bench(bench::BenchArgs),
     /// Generate an identity key; prints the public key alone on one line.
     Keygen(net::KeygenArgs),
     /// Group files.
@@ -41,6 +44,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Demo(a) => demo::run(&a),
         Command::VerifyEvidence(a) => evidence::run(&a),
         Command::Keygen(a) => net::keygen(&a),
+        Command::Bench(a) => bench::run(&a),
         Command::Group(net::GroupCmd::New(a)) => net::group_new(&a),
         Command::Relay(a) => net::relay(&a),
         Command::Member(a) => net::member(&a),

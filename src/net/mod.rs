@@ -41,3 +41,42 @@ pub async fn read_frame(s: &mut quinn::RecvStream, max: usize) -> Result<Option<
     s.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
     Ok(Some(buf))
 }
+
+/// A relay and all members of a [`crate::sim::TestGroup`] in this process, over real QUIC on
+/// 127.0.0.1 (the demo and the benchmark use it).
+pub async fn spawn_local_group(
+    tg: &crate::sim::TestGroup,
+    seed: u64,
+    relay_faults: Vec<crate::adversary::RelayFault>,
+    member_faults: &std::collections::BTreeMap<u32, Vec<crate::adversary::MemberFault>>,
+) -> Result<(relay::RelayHandle, Vec<member::MemberHandle>), String> {
+    use crate::crypto::identity::IdentityKey;
+    use crate::sim::derive_seed;
+    let group = tg.group.clone();
+    let listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
+    let relay = relay::spawn(
+        group.clone(),
+        IdentityKey::from_secret_bytes(&tg.relay_key.secret_bytes()),
+        listen,
+        derive_seed(seed, "relay-rng", 0),
+        relay_faults,
+    )
+    .await?;
+    let mut members = Vec::new();
+    for (i, k) in tg.member_keys.iter().enumerate() {
+        members.push(
+            member::spawn(
+                group.clone(),
+                relay.local_addr,
+                *group.relay_key(),
+                IdentityKey::from_secret_bytes(&k.secret_bytes()),
+                i as u32,
+                Box::new(crate::protocol::MemoryStore::default()),
+                derive_seed(seed, "member-rng", i as u64),
+                member_faults.get(&(i as u32)).cloned().unwrap_or_default(),
+            )
+            .await?,
+        );
+    }
+    Ok((relay, members))
+}

@@ -254,9 +254,15 @@ async fn core(
         while let Some(tx) = relay.poll_transmit() {
             let m = tx.to.0;
             if let Some((_, w)) = writers.get(&m) {
-                if w.try_send(tx.frame).is_err() {
-                    warn!(member = m, "member too slow or gone; disconnecting it");
-                    writers.remove(&m);
+                match w.try_send(tx.frame) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        warn!(member = m, "member too slow (queue full); disconnecting it");
+                        writers.remove(&m);
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        writers.remove(&m);
+                    }
                 }
             }
         }
