@@ -11,6 +11,8 @@ pub const MAX_MEMBERS: usize = 1024;
 /// Bytes of slot framing: a 1-byte kind, 8-byte message id, u16 fragment index, u16 fragment
 /// count, u16 payload length, and the 32-byte slot hash.
 pub const SLOT_OVERHEAD: u32 = 1 + 8 + 2 + 2 + 2 + 32;
+/// `tolerance` value that resolves to `N − max(2, ⌈N/2⌉)`.
+pub const AUTO_TOLERANCE: u32 = u32::MAX;
 /// Smallest slot.
 pub const MIN_SLOT_BYTES: u32 = 64;
 /// Largest slot (the payload length field is a u16).
@@ -45,7 +47,8 @@ pub struct RoundParams {
     pub post_round_ms: u64,
     /// Most fragments one message may have.
     pub max_fragments: u16,
-    /// Tolerated shrinkage `t` of the anonymity set: floor = |roster| − t.
+    /// Tolerated shrinkage `t` of the anonymity set: floor = |roster| − t. [`AUTO_TOLERANCE`]
+    /// resolves to `N − max(2, ⌈N/2⌉)` (a message goes out to at least half the roster).
     pub tolerance: u32,
 }
 
@@ -63,7 +66,7 @@ impl Default for RoundParams {
             unblind_ms: 2_000,
             post_round_ms: 0,
             max_fragments: 1024,
-            tolerance: 0,
+            tolerance: AUTO_TOLERANCE,
         }
     }
 }
@@ -112,7 +115,8 @@ pub enum ConfigError {
 
 impl RoundParams {
     /// Fills the defaults that depend on the group size: `slots = 0` → one per member,
-    /// `cells = 0` → twice the members (a reservation then succeeds with probability ≈ e^-0.5).
+    /// `cells = 0` → twice the members (a reservation then succeeds with probability ≈ e^-0.5),
+    /// `tolerance = AUTO_TOLERANCE` → `N − max(2, ⌈N/2⌉)`.
     pub fn resolved(&self, members: usize) -> RoundParams {
         let mut p = self.clone();
         if p.slots == 0 {
@@ -120,6 +124,9 @@ impl RoundParams {
         }
         if p.cells == 0 {
             p.cells = 2 * members as u32;
+        }
+        if p.tolerance == AUTO_TOLERANCE {
+            p.tolerance = (members as u32).saturating_sub((members as u32).div_ceil(2).max(2));
         }
         p
     }

@@ -32,7 +32,10 @@ pub struct BenchArgs {
 
 /// Runs the benchmark; returns the exit code.
 pub fn run(a: &BenchArgs) -> i32 {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("dcnet bench: {e}");
@@ -66,7 +69,10 @@ pub fn run(a: &BenchArgs) -> i32 {
         }
     }
     if a.json {
-        println!("{}", serde_json::json!({ "transport": "quic", "results": results }));
+        println!(
+            "{}",
+            serde_json::json!({ "transport": "quic", "results": results })
+        );
     }
     0
 }
@@ -106,7 +112,11 @@ async fn one(n: usize, l: usize, seconds: f64) -> Result<Result1, String> {
     let mut at_warm = None;
     let first = next_msg();
     sent_at.insert(first.clone(), Instant::now());
-    members[0].submit.send(first).await.map_err(|e| e.to_string())?;
+    members[0]
+        .submit
+        .send(first)
+        .await
+        .map_err(|e| e.to_string())?;
     while Instant::now() < end {
         tokio::select! {
             e = relay.events.recv() => {
@@ -143,7 +153,10 @@ async fn one(n: usize, l: usize, seconds: f64) -> Result<Result1, String> {
     }
     relay.shutdown().await;
     latencies.sort_by(|a, b| a.total_cmp(b));
-    let median_ms = latencies.get(latencies.len() / 2).copied().unwrap_or(f64::NAN);
+    let median_ms = latencies
+        .get(latencies.len() / 2)
+        .copied()
+        .unwrap_or(f64::NAN);
     Ok(Result1 {
         len,
         slot_bytes,

@@ -56,9 +56,10 @@ pub struct GroupNewArgs {
     /// Probability that an idle member reserves a cover trap.
     #[arg(long, default_value_t = 1.0)]
     pub p_cover: f64,
-    /// Tolerated shrinkage t of the anonymity set (floor = members − t).
-    #[arg(long, default_value_t = 0)]
-    pub tolerance: u32,
+    /// Tolerated shrinkage t of the anonymity set: a message goes out only while at least
+    /// members − t of the roster are present (default: the floor is half the roster, at least 2).
+    #[arg(long)]
+    pub tolerance: Option<u32>,
     /// Commit/reveal/unblind deadline at the relay, in ms.
     #[arg(long, default_value_t = 2000)]
     pub deadline_ms: u64,
@@ -148,7 +149,7 @@ pub fn group_new(a: &GroupNewArgs) -> i32 {
         slot_bytes: a.slot_bytes,
         p_trap: a.p_trap,
         p_cover: a.p_cover,
-        tolerance: a.tolerance,
+        tolerance: a.tolerance.unwrap_or(crate::params::AUTO_TOLERANCE),
         commit_ms: a.deadline_ms,
         reveal_ms: a.deadline_ms,
         unblind_ms: a.deadline_ms,
@@ -345,9 +346,28 @@ fn print_note(n: &MemberNote, json: bool) {
                 format!("epoch {epoch}: {} members present", members.len()),
                 json!({"event": "epoch", "epoch": epoch, "members": members}),
             ),
-            MemberEvent::Sent { ticket, round } => (
-                format!("message #{ticket} went out completely (round {round})"),
-                json!({"event": "sent", "ticket": ticket, "round": round}),
+            MemberEvent::Sent {
+                ticket,
+                round,
+                anonymity,
+            } => (
+                format!(
+                    "message #{ticket} went out completely (round {round}); |A| = {anonymity} members were present for all of it"
+                ),
+                json!({"event": "sent", "ticket": ticket, "round": round, "anonymity": anonymity}),
+            ),
+            MemberEvent::HeldBack {
+                ticket,
+                round,
+                reason,
+                anonymity,
+                floor,
+            } => (
+                format!(
+                    "holding back message #{ticket} in round {round}: {reason} (|A| = {anonymity}, floor {floor}); it goes out when enough members are back"
+                ),
+                json!({"event": "held_back", "ticket": ticket, "round": round, "reason": reason,
+                       "anonymity": anonymity, "floor": floor}),
             ),
             MemberEvent::Verdict { verdict, .. } => {
                 let who = match verdict.culprit {

@@ -77,6 +77,22 @@ pub enum MemberEvent {
         ticket: u64,
         /// Round of the last fragment.
         round: u64,
+        /// |A|: members present in every round a piece of it went out in.
+        anonymity: usize,
+    },
+    /// We filled our slot with trap content instead of the next piece of a message, because
+    /// sending it would have shrunk its anonymity set (docs/PROTOCOL.md §7.1).
+    HeldBack {
+        /// Ticket of the message.
+        ticket: u64,
+        /// Round.
+        round: u64,
+        /// Why, in words.
+        reason: String,
+        /// |A| the piece would have had.
+        anonymity: usize,
+        /// The floor it must not fall below.
+        floor: usize,
     },
     /// Our reservation in `round` did not win a slot (its cell did not show our footprint).
     Collided {
@@ -191,6 +207,10 @@ struct Outgoing {
     ticket: u64,
     frags: Vec<Fragment>,
     state: Vec<FragState>,
+    /// R: the present set of the attempt whose piece went out first (less convicted members).
+    first_present: Option<BTreeSet<u32>>,
+    /// A: the intersection of the present sets of every attempt in which a piece went out.
+    anonymity: Option<BTreeSet<u32>>,
 }
 
 /// One attempt in flight (or the last completed one, kept for blame).
@@ -205,6 +225,8 @@ struct Attempt {
     plain: Vec<u8>,
     /// What we wrote into our owned slot, if any.
     slot_written: Option<(u32, Vec<u8>)>,
+    /// Our owned slot should have carried a fragment, but it was held back (trap content).
+    held_back: bool,
     z: StreamKey,
     commit: Signed<Commit>,
     commit_set: Option<(Signed<CommitSet>, Hash)>,
@@ -402,6 +424,8 @@ impl Member {
             ticket,
             state: vec![FragState::Pending; frags.len()],
             frags,
+            first_present: None,
+            anonymity: None,
         });
         Ok(ticket)
     }
@@ -693,6 +717,7 @@ impl Member {
         let mut m = vec![0u8; layout.len()];
         // Our owned slot, if this attempt uses the allocation we won in.
         let mut slot_written = None;
+        let mut held_back = false;
         let uses_alloc = open.body.alloc.is_some();
         if uses_alloc {
             if let Some(src) = &self.alloc_src {
@@ -700,13 +725,28 @@ impl Member {
                     let content = match own.purpose {
                         Purpose::Trap => slots::trap_slot(&layout, round, own.slot, &own.gamma),
                         Purpose::Fragment { ticket, index } => {
+                            let present: BTreeSet<u32> =
+                                open.body.present.iter().copied().collect();
                             match self.queue.iter().find(|o| o.ticket == ticket) {
-                                Some(o) => slots::frame_fragment(
-                                    &layout,
-                                    round,
-                                    own.slot,
-                                    &o.frags[index as usize],
-                                ),
+                                Some(o) => match self.anonymity_check(o, &present) {
+                                    Ok(()) => slots::frame_fragment(
+                                        &layout,
+                                        round,
+                                        own.slot,
+                                        &o.frags[index as usize],
+                                    ),
+                                    Err((reason, anonymity, floor)) => {
+                                        held_back = true;
+                                        self.events.push_back(MemberEvent::HeldBack {
+                                            ticket,
+                                            round,
+                                            reason,
+                                            anonymity,
+                                            floor,
+                                        });
+                                        slots::trap_slot(&layout, round, own.slot, &own.gamma)
+                                    }
+                                },
                                 None => slots::trap_slot(&layout, round, own.slot, &own.gamma),
                             }
                         }
@@ -761,6 +801,7 @@ impl Member {
             ciphertext: c,
             plain,
             slot_written,
+            held_back,
             z,
             commit,
             commit_set: None,
@@ -768,6 +809,54 @@ impl Member {
             reservation,
             uses_alloc,
         }
+    }
+
+    /// The sender-side anonymity rule: a piece goes out only if every member present when the
+    /// first piece went out (less convicted ones) is present now, and the set of members present
+    /// in every round a piece went out in stays at or above the floor `N − t − convicted`.
+    fn anonymity_check(
+        &self,
+        o: &Outgoing,
+        present: &BTreeSet<u32>,
+    ) -> Result<(), (String, usize, usize)> {
+        let t = self.group.params().tolerance as usize;
+        let floor = self
+            .group
+            .size()
+            .saturating_sub(t + self.convicted.len())
+            .max(2);
+        let a: BTreeSet<u32> = match &o.anonymity {
+            Some(a) => a.intersection(present).copied().collect(),
+            None => present.clone(),
+        };
+        if let Some(r) = &o.first_present {
+            let missing: Vec<u32> = r
+                .iter()
+                .filter(|i| !self.convicted.contains(i) && !present.contains(i))
+                .copied()
+                .collect();
+            if !missing.is_empty() {
+                return Err((
+                    format!(
+                        "{} member(s) present when its first piece went out are absent now",
+                        missing.len()
+                    ),
+                    a.len(),
+                    floor,
+                ));
+            }
+        }
+        if a.len() < floor {
+            return Err((
+                format!(
+                    "its anonymity set would be {} members, below the floor of {floor}",
+                    a.len()
+                ),
+                a.len(),
+                floor,
+            ));
+        }
+        Ok(())
     }
 
     fn choose_purpose(&mut self) -> Option<Purpose> {
@@ -1097,7 +1186,19 @@ impl Member {
                     .slot_written
                     .as_ref()
                     .is_some_and(|(s, w)| clear[layout.slot(*s)] == w[..]);
-                if intact {
+                if intact && a.held_back {
+                    self.set_frag(own.purpose, FragState::Pending);
+                } else if intact {
+                    if let Purpose::Fragment { ticket, .. } = own.purpose {
+                        let present: BTreeSet<u32> = a.open.body.present.iter().copied().collect();
+                        if let Some(o) = self.queue.iter_mut().find(|o| o.ticket == ticket) {
+                            o.first_present.get_or_insert_with(|| present.clone());
+                            o.anonymity = Some(match &o.anonymity {
+                                Some(x) => x.intersection(&present).copied().collect(),
+                                None => present,
+                            });
+                        }
+                    }
                     self.set_frag(own.purpose, FragState::Done);
                 } else {
                     self.set_frag(own.purpose, FragState::Pending);
@@ -1473,8 +1574,13 @@ impl Member {
         while let Some(o) = self.queue.front() {
             if o.state.iter().all(|s| *s == FragState::Done) {
                 let ticket = o.ticket;
+                let anonymity = o.anonymity.as_ref().map_or(0, |a| a.len());
                 self.queue.pop_front();
-                self.events.push_back(MemberEvent::Sent { ticket, round });
+                self.events.push_back(MemberEvent::Sent {
+                    ticket,
+                    round,
+                    anonymity,
+                });
             } else {
                 break;
             }

@@ -148,6 +148,10 @@ pub struct Network {
     trace: Sha3_256,
     steps: u64,
     link_clear: Vec<Time>,
+    /// Member identity secrets, to restart a crashed member (simulation only).
+    member_secrets: Vec<[u8; 32]>,
+    master_seed: u64,
+    restarts: u64,
 }
 
 impl Network {
@@ -217,6 +221,9 @@ impl Network {
             trace: Sha3_256::new(),
             steps: 0,
             link_clear: Vec::new(),
+            member_secrets: tg.member_keys.iter().map(|k| k.secret_bytes()).collect(),
+            master_seed: seed,
+            restarts: 0,
         }
     }
 
@@ -234,6 +241,24 @@ impl Network {
     /// Crashes member `i`: frames to it are lost from now on.
     pub fn crash(&mut self, i: usize) {
         self.members[i] = None;
+    }
+
+    /// Restarts member `i` as a new process would: fresh engine (fresh RNG stream, the given
+    /// high-water mark as its durable store held it), reconnecting to the relay.
+    pub fn restart(&mut self, i: usize, high_water: u64) {
+        self.restarts += 1;
+        let mut m = Member::new(
+            self.group.clone(),
+            MemberId(i as u32),
+            IdentityKey::from_secret_bytes(&self.member_secrets[i]),
+            derive_seed(self.master_seed, "member-restart", self.restarts),
+            Box::new(MemoryStore(high_water)),
+        )
+        .expect("same key as before");
+        m.handle_reconnect(self.now);
+        self.members[i] = Some(m);
+        self.relay.handle_connected(self.now, MemberId(i as u32));
+        self.flush();
     }
 
     /// Hash of everything delivered so far (frames and times): equal for equal runs.
