@@ -4,6 +4,7 @@ pub mod bench;
 pub mod demo;
 pub mod evidence;
 pub mod net;
+pub mod sim;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +23,8 @@ pub enum Command {
     /// Run a whole group (relay and members) in one process and show what happens, round by
     /// round. Nothing printed ever names a sender.
     Demo(demo::DemoArgs),
+    /// Run a scenario sweep on the deterministic simulator (results.csv, SVG plots, summary.md).
+    Sim(sim::SimArgs),
     /// Measure rounds per second and message latency over real QUIC on 127.0.0.1.
     Bench(bench::BenchArgs),
     /// Generate an identity key; prints the public key alone on one line.
@@ -45,6 +48,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::VerifyEvidence(a) => evidence::run(&a),
         Command::Keygen(a) => net::keygen(&a),
         Command::Bench(a) => bench::run(&a),
+        Command::Sim(a) => sim::run(&a),
         Command::Group(net::GroupCmd::New(a)) => net::group_new(&a),
         Command::Relay(a) => net::relay(&a),
         Command::Member(a) => net::member(&a),

@@ -293,6 +293,8 @@ pub struct Member {
     case: Option<Case>,
     convicted: BTreeSet<u32>,
     relay_convicted: bool,
+    /// Simulation only: skip pads and blinding (see [`Member::set_modeled_crypto`]).
+    modeled: bool,
 }
 
 /// A completed round, kept for blame.
@@ -356,7 +358,18 @@ impl Member {
             case: None,
             convicted: BTreeSet::new(),
             relay_convicted: false,
+            modeled: false,
         })
+    }
+
+    /// Simulation only: pads and blinding are not computed (they would cancel anyway), so the
+    /// ciphertext is the plaintext contribution. Everything else, randomness included, is
+    /// unchanged, so a run's protocol outcomes match the real mode's. A member in this mode
+    /// offers **no anonymity at all**; the simulator uses it to reach large N, and refuses
+    /// adversaries with it (blame needs real pads).
+    #[doc(hidden)]
+    pub fn set_modeled_crypto(&mut self, on: bool) {
+        self.modeled = on;
     }
 
     /// Our roster index.
@@ -784,7 +797,9 @@ impl Member {
         let mut c = m;
         let ep = self.ep.as_ref().expect("checked");
         let pairs = open.body.present.iter().filter_map(|j| ep.pairs.get(j));
-        pad::encrypt_in_place(&mut self.ks, &mut c, round, &view, pairs, &z);
+        if !self.modeled {
+            pad::encrypt_in_place(&mut self.ks, &mut c, round, &view, pairs, &z);
+        }
         let commit = self.sign(
             round,
             Commit {
@@ -1122,7 +1137,9 @@ impl Member {
         };
         let mut clear = record.body.xor.clone();
         let seeds: Vec<StreamKey> = seeds.values().map(|z| StreamKey::from_bytes(*z)).collect();
-        pad::unblind_in_place(&mut self.ks, &mut clear, a.round, &seeds);
+        if !self.modeled {
+            pad::unblind_in_place(&mut self.ks, &mut clear, a.round, &seeds);
+        }
         let rec_hash = *rec_hash;
         self.complete(a, rec_hash, clear, m);
         Ok(())

@@ -184,6 +184,8 @@ pub struct Relay {
     rejoin: bool,
     /// This relay convicted itself (its faults were caught): it does nothing more.
     halted: bool,
+    /// Simulation only: members skip pads and blinding, so the record is the cleartext.
+    modeled: bool,
     chain_head: Hash,
     last: Option<(u64, Hash)>,
     alloc_src: Option<(u64, Hash, Vec<u32>)>,
@@ -229,6 +231,7 @@ impl Relay {
             absent: BTreeMap::new(),
             rejoin: false,
             halted: false,
+            modeled: false,
             chain_head: [0; 32],
             last: None,
             alloc_src: None,
@@ -247,6 +250,12 @@ impl Relay {
     /// Resumes the round counter after a restart: the next round is `round + 1`.
     pub fn resume_after(&mut self, round: u64) {
         self.next_round = self.next_round.max(round + 1);
+    }
+
+    /// Simulation only: members skip pads and blinding (see `Member::set_modeled_crypto`).
+    #[doc(hidden)]
+    pub fn set_modeled_crypto(&mut self, on: bool) {
+        self.modeled = on;
     }
 
     /// Current epoch.
@@ -1041,7 +1050,9 @@ impl Relay {
             .values()
             .map(|z| StreamKey::from_bytes(*z))
             .collect();
-        pad::unblind_in_place(&mut Keystream::new(), &mut clear, att.round, &seeds);
+        if !self.modeled {
+            pad::unblind_in_place(&mut Keystream::new(), &mut clear, att.round, &seeds);
+        }
         let used = match (&att.open.body.alloc, &self.alloc_map) {
             (Some(_), Some(a)) => a.slots(),
             _ => BTreeSet::new(),

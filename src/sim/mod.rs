@@ -6,6 +6,8 @@
 //! One master seed derives every node's RNG, so a run is reproducible byte for byte, and
 //! [`Network::trace_hash`] summarises the run for replay checks.
 
+pub mod scenario;
+
 use crate::adversary::{MemberFault, RelayFault};
 use crate::crypto::identity::IdentityKey;
 use crate::crypto::{Hash, hash};
@@ -70,13 +72,22 @@ impl TestGroup {
     }
 }
 
-/// Link model: one-way latency = `base_us` + uniform jitter in `[0, jitter_us]`.
+/// Link model, per direction of every member–relay link: one-way latency = `base_us` +
+/// uniform jitter in `[0, jitter_us]`; serialization delay `bytes / bandwidth` (0 = unlimited);
+/// each frame is lost with probability `loss` and then arrives one `rto_us` later per loss (the
+/// transport retransmits). Frames on one link stay in order.
 #[derive(Clone, Copy, Debug)]
 pub struct LinkModel {
     /// Base one-way latency (µs).
     pub base_us: u64,
     /// Jitter bound (µs).
     pub jitter_us: u64,
+    /// Bandwidth in bytes per second (0: unlimited).
+    pub bandwidth_bps: u64,
+    /// Loss probability per frame transmission.
+    pub loss: f64,
+    /// Retransmission delay after a loss (µs).
+    pub rto_us: u64,
 }
 
 impl Default for LinkModel {
@@ -84,7 +95,65 @@ impl Default for LinkModel {
         LinkModel {
             base_us: 500,
             jitter_us: 200,
+            bandwidth_bps: 0,
+            loss: 0.0,
+            rto_us: 0,
         }
+    }
+}
+
+/// CPU cost model: simulated time a node spends on what it receives. Rates are parameters;
+/// [`CostModel::calibrated`] holds the rates measured on the reference machine (DESIGN.md,
+/// "Physical limits"). Time never comes from the wall clock.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CostModel {
+    /// ChaCha20 keystream bytes per µs.
+    pub chacha_bytes_per_us: f64,
+    /// SHA3-256 bytes per µs.
+    pub sha3_bytes_per_us: f64,
+    /// One Ed25519 verification (µs).
+    pub verify_us: f64,
+    /// One Ed25519 signature (µs).
+    pub sign_us: f64,
+    /// One Ristretto255 scalar multiplication (µs).
+    pub mul_us: f64,
+    /// Fixed cost of any frame at a member (µs).
+    pub member_frame_us: f64,
+    /// Fixed cost of any frame at the relay (µs).
+    pub relay_frame_us: f64,
+}
+
+impl CostModel {
+    /// No CPU cost at all (the default of the test harness).
+    pub fn free() -> CostModel {
+        CostModel {
+            chacha_bytes_per_us: f64::INFINITY,
+            sha3_bytes_per_us: f64::INFINITY,
+            verify_us: 0.0,
+            sign_us: 0.0,
+            mul_us: 0.0,
+            member_frame_us: 0.0,
+            relay_frame_us: 0.0,
+        }
+    }
+    /// Rates measured on the reference machine (2 vCPU): ChaCha20 1.6 GB/s, SHA3-256
+    /// 0.34 GB/s, Ed25519 verify ≈ 40 µs, sign ≈ 20 µs, Ristretto multiply 31 µs.
+    pub fn calibrated() -> CostModel {
+        CostModel {
+            chacha_bytes_per_us: 1600.0,
+            sha3_bytes_per_us: 340.0,
+            verify_us: 40.0,
+            sign_us: 20.0,
+            mul_us: 31.0,
+            member_frame_us: 5.0,
+            relay_frame_us: 5.0,
+        }
+    }
+}
+
+impl Default for CostModel {
+    fn default() -> Self {
+        CostModel::free()
     }
 }
 
@@ -140,6 +209,10 @@ pub struct Network {
     pub errors: Vec<(String, ProtocolError)>,
     /// Optional delivery hook (tests and adversaries).
     pub hook: Option<Hook>,
+    /// CPU cost model (free by default).
+    pub cost: CostModel,
+    /// Busy-until time of each member (index) and of the relay (last entry).
+    busy: Vec<Time>,
     now: Time,
     queue: BinaryHeap<Reverse<(Time, u64, Msg)>>,
     seq: u64,
@@ -152,6 +225,7 @@ pub struct Network {
     member_secrets: Vec<[u8; 32]>,
     master_seed: u64,
     restarts: u64,
+    modeled: bool,
 }
 
 impl Network {
@@ -213,6 +287,8 @@ impl Network {
             relay_events: Vec::new(),
             errors: Vec::new(),
             hook: None,
+            cost: CostModel::free(),
+            busy: vec![Time::ZERO; n + 1],
             now: Time::ZERO,
             queue: BinaryHeap::new(),
             seq: 0,
@@ -224,6 +300,7 @@ impl Network {
             member_secrets: tg.member_keys.iter().map(|k| k.secret_bytes()).collect(),
             master_seed: seed,
             restarts: 0,
+            modeled: false,
         }
     }
 
@@ -236,6 +313,15 @@ impl Network {
     pub fn start(&mut self) {
         self.relay.start(self.now);
         self.flush();
+    }
+
+    /// Simulation only: every engine skips pads and blinding (no anonymity; for scale).
+    pub fn set_modeled_crypto(&mut self, on: bool) {
+        self.modeled = on;
+        self.relay.set_modeled_crypto(on);
+        for m in self.members.iter_mut().flatten() {
+            m.set_modeled_crypto(on);
+        }
     }
 
     /// Crashes member `i`: frames to it are lost from now on.
@@ -255,6 +341,7 @@ impl Network {
             Box::new(MemoryStore(high_water)),
         )
         .expect("same key as before");
+        m.set_modeled_crypto(self.modeled);
         m.handle_reconnect(self.now);
         self.members[i] = Some(m);
         self.relay.handle_connected(self.now, MemberId(i as u32));
@@ -278,11 +365,26 @@ impl Network {
     fn push(&mut self, msg: Msg) {
         // Links are ordered streams (as QUIC streams are): a frame never overtakes an earlier
         // frame on the same link.
-        let link = match &msg {
-            Msg::ToRelay { from, .. } => 2 * *from as usize,
-            Msg::ToMember { to, .. } => 2 * *to as usize + 1,
+        let (link, sender, len) = match &msg {
+            Msg::ToRelay { from, frame } => (2 * *from as usize, *from as usize, frame.len()),
+            Msg::ToMember { to, frame } => (2 * *to as usize + 1, self.members.len(), frame.len()),
         };
-        let mut at = self.now.plus_micros(self.delay());
+        // Sent when the sender has finished computing it.
+        let sent = self.now.max(self.busy[sender]);
+        let mut extra = 0u64;
+        if self.link.bandwidth_bps > 0 {
+            extra += (len as u64).saturating_mul(1_000_000) / self.link.bandwidth_bps;
+        }
+        if self.link.loss > 0.0 {
+            let mut tries = 0;
+            while tries < 16
+                && ((self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < self.link.loss
+            {
+                extra += self.link.rto_us;
+                tries += 1;
+            }
+        }
+        let mut at = sent.plus_micros(self.delay() + extra);
         if self.link_clear.len() <= link {
             self.link_clear.resize(link + 1, Time::ZERO);
         }
@@ -348,6 +450,58 @@ impl Network {
         true
     }
 
+    /// Simulated CPU time to handle `frame` at a member (`to_relay = false`) or the relay.
+    fn cost_us(&self, to_relay: bool, frame: &[u8]) -> u64 {
+        let c = &self.cost;
+        if c == &CostModel::free() {
+            return 0;
+        }
+        let p = self.group.params();
+        let l = p.vector_len() as f64;
+        let n = self.members.len() as f64;
+        let hash = frame.len() as f64 / c.sha3_bytes_per_us;
+        let kind = crate::wire::decode_frame(frame).map(|f| f.header.kind).ok();
+        use crate::wire::Kind;
+        let us = if to_relay {
+            c.relay_frame_us
+                + hash
+                + match kind {
+                    Some(Kind::Commit) | Some(Kind::EpochKey) | Some(Kind::Disclose) => c.verify_us,
+                    // Merkle root of the ciphertext, and its XOR into the record.
+                    Some(Kind::Reveal) => {
+                        l / c.sha3_bytes_per_us + l / (c.chacha_bytes_per_us * 10.0)
+                    }
+                    // The relay unblinds the cleartext once per round: one keystream per seed.
+                    Some(Kind::Unblind) => l / c.chacha_bytes_per_us + c.sign_us / n,
+                    _ => 0.0,
+                }
+        } else {
+            c.member_frame_us
+                + hash
+                + c.verify_us
+                + match kind {
+                    // Pads (N − 1) and blinding (1) over L, Merkle root, footprint, signature.
+                    Some(Kind::Open) => {
+                        n * l / c.chacha_bytes_per_us
+                            + l / c.sha3_bytes_per_us
+                            + c.mul_us
+                            + c.sign_us
+                    }
+                    Some(Kind::CommitSet) | Some(Kind::Record) => c.sign_us,
+                    // Unblinding: one keystream per member.
+                    Some(Kind::ZSet) => n * l / c.chacha_bytes_per_us,
+                    Some(Kind::EpochKeys) => n * (c.verify_us + c.mul_us),
+                    _ => 0.0,
+                }
+        };
+        us.max(0.0) as u64
+    }
+
+    fn charge(&mut self, node: usize, us: u64) {
+        let start = self.now.max(self.busy[node]);
+        self.busy[node] = start.plus_micros(us);
+    }
+
     fn deliver(&mut self, msg: Msg) {
         let now = self.now;
         match msg {
@@ -361,6 +515,9 @@ impl Network {
                         return;
                     }
                 }
+                let us = self.cost_us(true, &f);
+                let relay = self.members.len();
+                self.charge(relay, us);
                 self.trace.update(b"R");
                 self.trace.update(now.as_micros().to_le_bytes());
                 self.trace.update(from.to_le_bytes());
@@ -376,6 +533,8 @@ impl Network {
                         return;
                     }
                 }
+                let us = self.cost_us(false, &f);
+                self.charge(to as usize, us);
                 self.trace.update(b"M");
                 self.trace.update(now.as_micros().to_le_bytes());
                 self.trace.update(to.to_le_bytes());
