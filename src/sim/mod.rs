@@ -372,9 +372,11 @@ impl Network {
         // Sent when the sender has finished computing it.
         let sent = self.now.max(self.busy[sender]);
         let mut extra = 0u64;
-        if self.link.bandwidth_bps > 0 {
-            extra += (len as u64).saturating_mul(1_000_000) / self.link.bandwidth_bps;
-        }
+        // Serialization delay (none when bandwidth is 0, meaning unlimited).
+        extra += (len as u64)
+            .saturating_mul(1_000_000)
+            .checked_div(self.link.bandwidth_bps)
+            .unwrap_or(0);
         if self.link.loss > 0.0 {
             let mut tries = 0;
             while tries < 16
