@@ -71,6 +71,16 @@ fn inner(a: &SimArgs) -> Result<(), String> {
         }
     }
     eprintln!();
+    for r in rows.iter().filter(|r| r.metrics.is_err()) {
+        if let Err(e) = &r.metrics {
+            eprintln!(
+                "run {} failed: {e}\n  reproduce: dcnet sim {} --seed {} --runs 1",
+                r.run,
+                a.scenario.display(),
+                r.seed
+            );
+        }
+    }
     std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
     let write = |name: &str, body: &str| {
         let p = a.out.join(name);

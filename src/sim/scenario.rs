@@ -435,7 +435,8 @@ fn fmt(v: f64) -> String {
     } else if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{}", v as i64)
     } else {
-        format!("{v:.6}")
+        // Round to 6 decimals, then print the shortest representation (deterministic).
+        format!("{}", (v * 1e6).round() / 1e6)
     }
 }
 
