@@ -33,6 +33,20 @@ fn root_of(total_len: u64, top: &Hash) -> Hash {
     hash(tags::MERKLE_ROOT, &[&total_len.to_le_bytes(), top])
 }
 
+/// The level above `level`: pairs hashed, an odd last node carried up unchanged.
+fn parent_level(level: &[Hash]) -> Vec<Hash> {
+    level
+        .chunks(2)
+        .map(|p| {
+            if p.len() == 2 {
+                node(&p[0], &p[1])
+            } else {
+                p[0]
+            }
+        })
+        .collect()
+}
+
 fn leaves(data: &[u8]) -> Vec<Hash> {
     if data.is_empty() {
         return vec![leaf(0, &[])];
@@ -47,16 +61,7 @@ fn leaves(data: &[u8]) -> Vec<Hash> {
 pub fn commit(data: &[u8]) -> Hash {
     let mut level = leaves(data);
     while level.len() > 1 {
-        level = level
-            .chunks(2)
-            .map(|p| {
-                if p.len() == 2 {
-                    node(&p[0], &p[1])
-                } else {
-                    p[0]
-                }
-            })
-            .collect();
+        level = parent_level(&level);
     }
     root_of(data.len() as u64, &level[0])
 }
@@ -74,16 +79,7 @@ pub fn prove(data: &[u8], index: u32) -> Option<ChunkProof> {
         if sib < level.len() {
             siblings.push(level[sib]);
         }
-        level = level
-            .chunks(2)
-            .map(|p| {
-                if p.len() == 2 {
-                    node(&p[0], &p[1])
-                } else {
-                    p[0]
-                }
-            })
-            .collect();
+        level = parent_level(&level);
         pos /= 2;
     }
     Some(ChunkProof { index, siblings })

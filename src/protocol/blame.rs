@@ -145,6 +145,48 @@ pub struct Case {
     pub equivocation: Option<(Signed<Commit>, Signed<Commit>)>,
 }
 
+impl Case {
+    /// The case of a completed round, before any blame message.
+    pub fn of_round(
+        group: GroupData,
+        epoch_keys: Signed<EpochKeys>,
+        record: Signed<Record>,
+        zset: Signed<ZSet>,
+        alloc: Option<(Signed<Record>, Signed<ZSet>)>,
+    ) -> Case {
+        Case {
+            group,
+            epoch_keys,
+            record: Some(record),
+            zset: Some(zset),
+            alloc,
+            disclosure: None,
+            start: None,
+            reveals: None,
+            equivocation: None,
+        }
+    }
+
+    /// The case of two different commitments by one member for one round.
+    pub fn of_equivocation(
+        group: GroupData,
+        epoch_keys: Signed<EpochKeys>,
+        commits: (Signed<Commit>, Signed<Commit>),
+    ) -> Case {
+        Case {
+            group,
+            epoch_keys,
+            record: None,
+            zset: None,
+            alloc: None,
+            disclosure: None,
+            start: None,
+            reveals: None,
+            equivocation: Some(commits),
+        }
+    }
+}
+
 /// Who is convicted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Encode, Decode)]
 pub enum Culprit {

@@ -1320,17 +1320,13 @@ impl Member {
             .body
             .alloc
             .and_then(|_| self.prev_evidence.clone());
-        Some(Case {
-            group: self.group.to_data(),
-            epoch_keys: self.epoch_keys.clone()?,
-            record: Some(done.record.clone()),
-            zset: Some(done.zset.clone()),
+        Some(Case::of_round(
+            self.group.to_data(),
+            self.epoch_keys.clone()?,
+            done.record.clone(),
+            done.zset.clone(),
             alloc,
-            disclosure: None,
-            start: None,
-            reveals: None,
-            equivocation: None,
-        })
+        ))
     }
 
     fn conclude(&mut self, case: Case) {
@@ -1512,20 +1508,11 @@ impl Member {
 
     fn on_evidence(&mut self, m: Signed<Evidence>) -> Result<(), ProtocolError> {
         self.check_epoch(m.header.epoch)?;
-        let case = Case {
-            group: self.group.to_data(),
-            epoch_keys: self
-                .epoch_keys
-                .clone()
-                .ok_or(invalid(Kind::Evidence, "no epoch"))?,
-            record: None,
-            zset: None,
-            alloc: None,
-            disclosure: None,
-            start: None,
-            reveals: None,
-            equivocation: Some(m.body.commits),
-        };
+        let epoch_keys = self
+            .epoch_keys
+            .clone()
+            .ok_or(invalid(Kind::Evidence, "no epoch"))?;
+        let case = Case::of_equivocation(self.group.to_data(), epoch_keys, m.body.commits);
         match blame::judge(&case) {
             Ok(_) => {
                 self.conclude(case);

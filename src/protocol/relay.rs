@@ -858,17 +858,7 @@ impl Relay {
         let Some(epoch_keys) = self.epoch_keys_msg.clone() else {
             return;
         };
-        let case = Case {
-            group: self.group.to_data(),
-            epoch_keys,
-            record: None,
-            zset: None,
-            alloc: None,
-            disclosure: None,
-            start: None,
-            reveals: None,
-            equivocation: Some(commits.clone()),
-        };
+        let case = Case::of_equivocation(self.group.to_data(), epoch_keys, commits.clone());
         let Ok(verdict) = blame::judge(&case) else {
             return;
         };
@@ -1089,21 +1079,17 @@ impl Relay {
     fn base_case(&self) -> Option<Case> {
         let (record, zset) = self.done.clone()?;
         let uses_alloc = record.body.opens.first()?.body.alloc.is_some();
-        Some(Case {
-            group: self.group.to_data(),
-            epoch_keys: self.epoch_keys_msg.clone()?,
-            record: Some(record),
-            zset: Some(zset),
-            alloc: if uses_alloc {
+        Some(Case::of_round(
+            self.group.to_data(),
+            self.epoch_keys_msg.clone()?,
+            record,
+            zset,
+            if uses_alloc {
                 self.prev_done.clone()
             } else {
                 None
             },
-            disclosure: None,
-            start: None,
-            reveals: None,
-            equivocation: None,
-        })
+        ))
     }
 
     fn idle(&mut self, now: Time) {
