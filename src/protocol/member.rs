@@ -592,7 +592,9 @@ impl Member {
             {
                 return Err(bad("key for another group or epoch"));
             }
-            if !k.verify(pk) {
+            // (Modeled crypto, simulation only: the relay verified these; skipping the N
+            // verifications per member keeps N = 1000 epochs tractable.)
+            if !self.modeled && !k.verify(pk) {
                 return Err(ProtocolError::BadSignature(Kind::EpochKey));
             }
             if k.body.key.point().is_none() {
@@ -623,7 +625,8 @@ impl Member {
         let mine = secret.public();
         let mut pairs = BTreeMap::new();
         for (&j, ek) in &keys {
-            if j == self.me {
+            // Modeled crypto computes no pads, so it needs no pair secrets.
+            if j == self.me || self.modeled {
                 continue;
             }
             // Points were validated above, so `shared` cannot fail.
