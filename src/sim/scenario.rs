@@ -251,8 +251,38 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
     let mut down: Vec<(usize, crate::protocol::Time, u64)> = Vec::new();
     let watch = honest[0];
     let mut latencies = Vec::new();
-    let mut seen_events = 0usize;
     let mut completed = 0usize;
+    // Member events are consumed as they come (a run of 1000 members would otherwise keep
+    // every cleartext of every member).
+    let mut completed_at = vec![0usize; n];
+    let mut collided = vec![0usize; n];
+    let mut got: Vec<BTreeSet<Vec<u8>>> = vec![BTreeSet::new(); n];
+    let mut verdicts = Vec::new();
+    let mut damaged_rounds = Vec::new();
+    let mut consume = |net: &mut Network, latencies: &mut Vec<f64>| {
+        let now = net.now();
+        for (i, ev) in net.member_events.iter_mut().enumerate() {
+            for e in std::mem::take(ev) {
+                match e {
+                    MemberEvent::RoundCompleted { round, damaged, .. } => {
+                        completed_at[i] += 1;
+                        if i == watch && damaged > 0 {
+                            damaged_rounds.push(round);
+                        }
+                    }
+                    MemberEvent::Collided { .. } => collided[i] += 1,
+                    MemberEvent::Delivered { message, .. } if submitted.contains_key(&message) => {
+                        if i == watch {
+                            latencies.push(now.as_micros() as f64 / 1000.0);
+                        }
+                        got[i].insert(message);
+                    }
+                    MemberEvent::Verdict { verdict, .. } if i == watch => verdicts.push(verdict),
+                    _ => {}
+                }
+            }
+        }
+    };
     while completed < s.rounds {
         if net.run_rounds(1).is_err() {
             break;
@@ -271,14 +301,7 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
         for (who, _, hw) in back {
             net.restart(who, hw);
         }
-        for e in &net.member_events[watch][seen_events..] {
-            if let MemberEvent::Delivered { message, .. } = e {
-                if submitted.contains_key(message) {
-                    latencies.push(now.as_micros() as f64 / 1000.0);
-                }
-            }
-        }
-        seen_events = net.member_events[watch].len();
+        consume(&mut net, &mut latencies);
         if net
             .relay_events
             .iter()
@@ -287,47 +310,12 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
             break;
         }
     }
+    consume(&mut net, &mut latencies);
     let virtual_s = net.now().as_micros() as f64 / 1e6;
-    let ev = &net.member_events;
-    let completed_at = |i: usize| {
-        ev[i]
-            .iter()
-            .filter(|e| matches!(e, MemberEvent::RoundCompleted { .. }))
-            .count()
-    };
-    let reservations: usize = honest.iter().map(|&i| completed_at(i)).sum();
-    let collisions: usize = honest
-        .iter()
-        .map(|&i| {
-            ev[i]
-                .iter()
-                .filter(|e| matches!(e, MemberEvent::Collided { .. }))
-                .count()
-        })
-        .sum();
+    let reservations: usize = honest.iter().map(|&i| completed_at[i]).sum();
+    let collisions: usize = honest.iter().map(|&i| collided[i]).sum();
     let sent = submitted.len();
-    let delivered: usize = honest
-        .iter()
-        .map(|&i| {
-            let d: BTreeSet<&Vec<u8>> = ev[i]
-                .iter()
-                .filter_map(|e| match e {
-                    MemberEvent::Delivered { message, .. } if submitted.contains_key(message) => {
-                        Some(message)
-                    }
-                    _ => None,
-                })
-                .collect();
-            d.len()
-        })
-        .sum();
-    let verdicts: Vec<_> = ev[watch]
-        .iter()
-        .filter_map(|e| match e {
-            MemberEvent::Verdict { verdict, .. } => Some(verdict.clone()),
-            _ => None,
-        })
-        .collect();
+    let delivered: usize = honest.iter().map(|&i| got[i].len()).sum();
     let convicted: BTreeSet<u32> = verdicts
         .iter()
         .filter_map(|v| match v.culprit {
@@ -340,12 +328,9 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
         .filter(|v| v.culprit.is_some())
         .map(|v| v.round)
         .min();
-    let disruptions = ev[watch]
+    let disruptions = damaged_rounds
         .iter()
-        .filter(|e| {
-            matches!(e, MemberEvent::RoundCompleted { round, damaged, .. }
-            if *damaged > 0 && first_conviction.is_none_or(|c| *round <= c))
-        })
+        .filter(|r| first_conviction.is_none_or(|c| **r <= c))
         .count();
     latencies.sort_by(|a, b| a.total_cmp(b));
     let k = n as f64;
