@@ -18,6 +18,9 @@ pub enum MemberFault {
     },
     /// Flip bits in every allocated slot but its own, every round.
     JamAll,
+    /// Garble its own slot every round (a decoy: it adds an item to D that it never accuses,
+    /// diluting the chance that a colluding jammer's hit is D's first item).
+    GarbleOwn,
     /// Write a garbage value into a random cell with probability `rate` per round.
     JamCells {
         /// Probability per round.
@@ -74,8 +77,8 @@ impl fmt::Display for Spec {
 }
 
 /// The kinds `--adversary` accepts, for help texts and errors.
-pub const KINDS: &str = "jam-slots, jam-all, jam-cells, lie-pads, false-accuse, refuse, withhold, \
-equivocate (KIND:MEMBER); relay-tamper, relay-equivocate:MEMBER, relay-drop:MEMBER";
+pub const KINDS: &str = "jam-slots, jam-all, jam-cells, garble-own, lie-pads, false-accuse, refuse, \
+withhold, equivocate (KIND:MEMBER); relay-tamper, relay-equivocate:MEMBER, relay-drop:MEMBER";
 
 impl FromStr for Spec {
     type Err = String;
@@ -93,6 +96,7 @@ impl FromStr for Spec {
             "jam-slots" => Spec::Member(member(who)?, MemberFault::JamSlots { rate: 1.0 }),
             "jam-all" => Spec::Member(member(who)?, MemberFault::JamAll),
             "jam-cells" => Spec::Member(member(who)?, MemberFault::JamCells { rate: 1.0 }),
+            "garble-own" => Spec::Member(member(who)?, MemberFault::GarbleOwn),
             "lie-pads" => Spec::Member(member(who)?, MemberFault::LiePads),
             "false-accuse" => Spec::Member(member(who)?, MemberFault::FalseAccuse),
             "refuse" => Spec::Member(member(who)?, MemberFault::Refuse),

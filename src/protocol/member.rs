@@ -1195,7 +1195,10 @@ impl Member {
         let accusation = old.as_ref().and_then(|src| {
             let own = src.mine.as_ref()?;
             let d0 = damage.first()?;
-            let honest = d0.slot == own.slot && own.purpose == Purpose::Trap;
+            // (A decoy garbling its own slot never accuses: it would convict itself.)
+            let honest = d0.slot == own.slot
+                && own.purpose == Purpose::Trap
+                && !self.faults.contains(&MemberFault::GarbleOwn);
             let false_accuser = self.faults.contains(&MemberFault::FalseAccuse);
             (a.uses_alloc && (honest || false_accuser))
                 .then_some((src.round, d0.slot, own.cell, own.gamma))
@@ -1558,6 +1561,14 @@ impl Member {
                 }
                 MemberFault::JamAll => {
                     for &s in &targets {
+                        let r = layout.slot(s);
+                        let at =
+                            r.start + (self.rng.next_u64() % (r.end - r.start) as u64) as usize;
+                        m[at] ^= 1 + (self.rng.next_u64() % 255) as u8;
+                    }
+                }
+                MemberFault::GarbleOwn => {
+                    if let (Some(s), Some(_)) = (own, open.alloc) {
                         let r = layout.slot(s);
                         let at =
                             r.start + (self.rng.next_u64() % (r.end - r.start) as u64) as usize;

@@ -26,6 +26,7 @@ pub const PARAMS: &[&str] = &[
     "crash_fraction",
     "downtime_ms",
     "jammers",
+    "decoys",
     "relay_tamper",
 ];
 
@@ -82,7 +83,8 @@ pub struct Scenario {
     /// Metrics to plot.
     #[serde(default)]
     pub plot: Vec<String>,
-    /// An analytic curve to overlay: "reservation" ((1 − 1/m)^(k−1)) or "trap" (1/p_trap).
+    /// An analytic curve to overlay: "reservation" ((1 − 1/m)^(k−1)) or "trap" ((c+1)/p_trap,
+    /// c = decoys).
     #[serde(default)]
     pub overlay: Option<String>,
     /// Values per parameter; a parameter not listed keeps its default.
@@ -187,7 +189,8 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
     let jammers = g("jammers") as usize;
     let tamper = g("relay_tamper") > 0.0;
     let modeled = s.crypto == "modeled" || s.modeled_above.is_some_and(|m| n > m);
-    if modeled && (jammers > 0 || tamper) {
+    let decoys = g("decoys") as usize;
+    if modeled && (jammers > 0 || tamper || decoys > 0) {
         return Err("adversaries need real crypto (blame discloses real pads)".into());
     }
     let mut member_faults = BTreeMap::new();
@@ -196,6 +199,10 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
             (n - 1 - j) as u32,
             vec![MemberFault::JamSlots { rate: 1.0 }],
         );
+    }
+    // Decoys: colluders garbling their own slots (c in the (c+1)/p_trap estimate).
+    for d in 0..decoys.min(n.saturating_sub(2 + jammers)) {
+        member_faults.insert((n - 1 - jammers - d) as u32, vec![MemberFault::GarbleOwn]);
     }
     let relay_faults = if tamper {
         vec![RelayFault::Tamper {
@@ -240,7 +247,7 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
     let crashers = ((g("crash_fraction") * n as f64).round() as usize).min(n.saturating_sub(2));
     let mut schedule: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for k in 0..crashers {
-        let who = n - 1 - jammers - k;
+        let who = n - 1 - jammers - decoys - k;
         if who == 0 || who >= n {
             continue;
         }
@@ -519,7 +526,7 @@ pub fn svg(s: &Scenario, rows: &[Row], metric: &str) -> String {
             let x = r.point[&s.x];
             let y = match o.as_str() {
                 "reservation" if metric == "reservation_success" => m["predicted_success"],
-                "trap" if metric == "disruptions" => 1.0 / r.point["p_trap"],
+                "trap" if metric == "disruptions" => (r.point["decoys"] + 1.0) / r.point["p_trap"],
                 _ => f64::NAN,
             };
             if !y.is_nan() && !pts.iter().any(|(a, _): &(f64, f64)| *a == x) {
