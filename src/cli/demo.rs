@@ -31,7 +31,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 0.2)]
     pub p_trap: f64,
     /// Adversaries, comma-separated: KIND:MEMBER for a member (0-based index) or
-    /// relay-KIND[:MEMBER] for the relay. Kinds: jam-slots, jam-all, jam-cells, lie-pads,
+    /// relay-KIND[:MEMBER] for the relay. Kinds: jam-slots, jam-all, jam-cells, garble-own, lie-pads,
     /// false-accuse, refuse, withhold, equivocate; relay-tamper[:OFFSET], relay-equivocate:MEMBER,
     /// relay-drop:MEMBER.
     #[arg(long, value_delimiter = ',')]
