@@ -257,7 +257,7 @@ fn report(adv: Adv, results: &[(f64, Outcome)]) {
 
 #[test]
 fn jam_slots() {
-    let r = matrix(Adv::JamSlots, 0..16);
+    let r = matrix(Adv::JamSlots, 0..12);
     report(Adv::JamSlots, &r);
     // Disruptions before conviction average ≈ 1/p_trap or better.
     for p in [0.1, 0.5] {

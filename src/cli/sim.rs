@@ -9,7 +9,7 @@ use std::path::PathBuf;
 pub struct SimArgs {
     /// The scenario file (see simulations/).
     pub scenario: PathBuf,
-    /// Output directory for results.csv, plots (SVG) and summary.md.
+    /// Output directory for results.csv, plots (SVG and PNG) and summary.md.
     #[arg(long, default_value = "out")]
     pub out: PathBuf,
     /// Master seed: the same seed gives byte-identical results.csv.
@@ -90,8 +90,12 @@ fn inner(a: &SimArgs) -> Result<(), String> {
     let mut plots = Vec::new();
     for m in &s.plot {
         let name = format!("{}.svg", m);
-        write(&name, &scenario::svg(&s, &rows, m))?;
+        let svg = scenario::svg(&s, &rows, m);
+        write(&name, &svg)?;
         plots.push(a.out.join(&name));
+        let png = a.out.join(format!("{m}.png"));
+        scenario::png(&svg, &png)?;
+        plots.push(png);
     }
     let command = format!(
         "dcnet sim {} --seed {} --runs {} --out {}",

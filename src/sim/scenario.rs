@@ -520,28 +520,41 @@ fn series(s: &Scenario, rows: &[Row], metric: &str) -> BTreeMap<String, Vec<(f64
 pub fn svg(s: &Scenario, rows: &[Row], metric: &str) -> String {
     let mut lines = series(s, rows, metric);
     if let Some(o) = &s.overlay {
-        let mut pts = Vec::new();
-        for r in rows {
-            let Ok(m) = &r.metrics else { continue };
-            let x = r.point[&s.x];
-            let y = match o.as_str() {
-                "reservation" if metric == "reservation_success" => m["predicted_success"],
-                "trap" if metric == "disruptions" => (r.point["decoys"] + 1.0) / r.point["p_trap"],
-                _ => f64::NAN,
+        // The analytic value of each run, averaged per series and x like the measurements.
+        let analytic: Vec<Row> = rows
+            .iter()
+            .filter_map(|r| {
+                let m = r.metrics.as_ref().ok()?;
+                let y = match o.as_str() {
+                    "reservation" if metric == "reservation_success" => m["predicted_success"],
+                    "trap" if metric == "disruptions" => {
+                        (r.point["decoys"] + 1.0) / r.point["p_trap"]
+                    }
+                    _ => return None,
+                };
+                let mut mm = Metrics::new();
+                mm.insert(metric.to_string(), y);
+                Some(Row {
+                    run: r.run,
+                    seed: r.seed,
+                    point: r.point.clone(),
+                    metrics: Ok(mm),
+                })
+            })
+            .collect();
+        for (label, pts) in series(s, &analytic, metric) {
+            let name = if label.is_empty() {
+                format!("analytic ({o})")
+            } else {
+                format!("analytic {label}")
             };
-            if !y.is_nan() && !pts.iter().any(|(a, _): &(f64, f64)| *a == x) {
-                pts.push((x, y));
-            }
-        }
-        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        if !pts.is_empty() {
-            lines.insert(format!("analytic ({o})"), pts);
+            lines.insert(name, pts);
         }
     }
     let all: Vec<(f64, f64)> = lines.values().flatten().copied().collect();
     let (w, h, l, b) = (640.0, 400.0, 70.0, 50.0);
     let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">{}: {} vs {}</text>\n",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"DejaVu Sans, Liberation Sans, Arial, Helvetica, sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">{}: {} vs {}</text>\n",
         w / 2.0,
         s.name,
         metric,
@@ -645,6 +658,22 @@ pub fn svg(s: &Scenario, rows: &[Row], metric: &str) -> String {
     }
     out.push_str("</svg>\n");
     out
+}
+
+/// Renders an SVG plot to a PNG file (labels use the system's fonts; without any, the PNG has
+/// lines and points but no text).
+pub fn png(svg: &str, path: &std::path::Path) -> Result<(), String> {
+    use resvg::{tiny_skia, usvg};
+    let mut opt = usvg::Options::default();
+    opt.fontdb_mut().load_system_fonts();
+    let tree = usvg::Tree::from_str(svg, &opt).map_err(|e| format!("plot: {e}"))?;
+    let size = tree.size().to_int_size();
+    let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height())
+        .ok_or_else(|| "plot: empty image".to_string())?;
+    resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    pixmap
+        .save_png(path)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn short(v: f64) -> String {
