@@ -47,6 +47,11 @@ fn same_seed_gives_byte_identical_csv() {
     assert!(a.lines().next().unwrap().contains("reservation_success"));
     let svg = scenario::svg(&s, &rows(&s, 5), "reservation_success");
     assert!(svg.starts_with("<svg") && svg.contains("polyline"));
+    let png = std::env::temp_dir().join(format!("dcnet-plot-{}.png", std::process::id()));
+    scenario::png(&svg, &png).unwrap();
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let _ = std::fs::remove_file(&png);
 }
 
 #[test]
