@@ -226,6 +226,8 @@ pub struct Network {
     master_seed: u64,
     restarts: u64,
     modeled: bool,
+    /// Recently delivered relay frames with their digest and kind.
+    meta_cache: Vec<(Arc<[u8]>, Hash, Option<crate::wire::Kind>)>,
 }
 
 impl Network {
@@ -301,6 +303,7 @@ impl Network {
             master_seed: seed,
             restarts: 0,
             modeled: false,
+            meta_cache: Vec::new(),
         }
     }
 
@@ -452,8 +455,34 @@ impl Network {
         true
     }
 
+    /// Digest and kind of a frame, computed once per shared broadcast buffer (a relay frame is
+    /// one `Arc` for all its receivers), so large groups do not re-hash it per receiver.
+    fn frame_meta(&mut self, frame: &Arc<[u8]>) -> (Hash, Option<crate::wire::Kind>) {
+        let key = frame.as_ptr() as usize;
+        if let Some((_, d, k)) = self
+            .meta_cache
+            .iter()
+            .find(|(f, _, _)| f.as_ptr() as usize == key)
+        {
+            return (*d, *k);
+        }
+        let meta = Self::compute_meta(frame);
+        if self.meta_cache.len() >= 16 {
+            self.meta_cache.remove(0);
+        }
+        // Holding the Arc keeps its address unique while it is cached.
+        self.meta_cache.push((frame.clone(), meta.0, meta.1));
+        meta
+    }
+
+    fn compute_meta(frame: &[u8]) -> (Hash, Option<crate::wire::Kind>) {
+        let digest: Hash = Sha3_256::digest(frame).into();
+        let kind = crate::wire::decode_frame(frame).map(|f| f.header.kind).ok();
+        (digest, kind)
+    }
+
     /// Simulated CPU time to handle `frame` at a member (`to_relay = false`) or the relay.
-    fn cost_us(&self, to_relay: bool, frame: &[u8]) -> u64 {
+    fn cost_us(&self, to_relay: bool, frame_len: usize, kind: Option<crate::wire::Kind>) -> u64 {
         let c = &self.cost;
         if c == &CostModel::free() {
             return 0;
@@ -461,8 +490,7 @@ impl Network {
         let p = self.group.params();
         let l = p.vector_len() as f64;
         let n = self.members.len() as f64;
-        let hash = frame.len() as f64 / c.sha3_bytes_per_us;
-        let kind = crate::wire::decode_frame(frame).map(|f| f.header.kind).ok();
+        let hash = frame_len as f64 / c.sha3_bytes_per_us;
         use crate::wire::Kind;
         let us = if to_relay {
             c.relay_frame_us
@@ -508,41 +536,57 @@ impl Network {
         let now = self.now;
         match msg {
             Msg::ToRelay { from, frame } => {
-                let mut f = frame.to_vec();
-                if let Some(h) = self.hook.as_mut() {
-                    if !h(Delivery::ToRelay {
-                        from,
-                        frame: &mut f,
-                    }) {
-                        return;
+                // A hook may alter the frame; then it is copied and its digest recomputed.
+                let altered = match self.hook.as_mut() {
+                    Some(h) => {
+                        let mut f = frame.to_vec();
+                        if !h(Delivery::ToRelay {
+                            from,
+                            frame: &mut f,
+                        }) {
+                            return;
+                        }
+                        Some(f)
                     }
-                }
-                let us = self.cost_us(true, &f);
+                    None => None,
+                };
+                let f: &[u8] = altered.as_deref().unwrap_or(&frame);
+                let (digest, kind) = Self::compute_meta(f);
+                let us = self.cost_us(true, f.len(), kind);
                 let relay = self.members.len();
                 self.charge(relay, us);
                 self.trace.update(b"R");
                 self.trace.update(now.as_micros().to_le_bytes());
                 self.trace.update(from.to_le_bytes());
-                self.trace.update(&f);
-                if let Err(e) = self.relay.handle_message(now, MemberId(from), &f) {
+                self.trace.update(digest);
+                if let Err(e) = self.relay.handle_message(now, MemberId(from), f) {
                     self.errors.push(("relay".into(), e));
                 }
             }
             Msg::ToMember { to, frame } => {
-                let mut f = frame.to_vec();
-                if let Some(h) = self.hook.as_mut() {
-                    if !h(Delivery::ToMember { to, frame: &mut f }) {
-                        return;
+                let altered = match self.hook.as_mut() {
+                    Some(h) => {
+                        let mut f = frame.to_vec();
+                        if !h(Delivery::ToMember { to, frame: &mut f }) {
+                            return;
+                        }
+                        Some(f)
                     }
-                }
-                let us = self.cost_us(false, &f);
+                    None => None,
+                };
+                let (digest, kind) = match &altered {
+                    Some(f) => Self::compute_meta(f),
+                    None => self.frame_meta(&frame),
+                };
+                let f: &[u8] = altered.as_deref().unwrap_or(&frame);
+                let us = self.cost_us(false, f.len(), kind);
                 self.charge(to as usize, us);
                 self.trace.update(b"M");
                 self.trace.update(now.as_micros().to_le_bytes());
                 self.trace.update(to.to_le_bytes());
-                self.trace.update(&f);
+                self.trace.update(digest);
                 if let Some(m) = self.members.get_mut(to as usize).and_then(|m| m.as_mut()) {
-                    if let Err(e) = m.handle_message(now, &f) {
+                    if let Err(e) = m.handle_message(now, f) {
                         self.errors.push((format!("member {to}"), e));
                     }
                 }
