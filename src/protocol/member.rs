@@ -214,7 +214,6 @@ struct Outgoing {
 }
 
 /// One attempt in flight (or the last completed one, kept for blame).
-#[allow(dead_code)]
 struct Attempt {
     round: u64,
     open: Signed<Open>,

@@ -173,6 +173,8 @@ impl Phase {
 pub struct Relay {
     group: Arc<Group>,
     key: IdentityKey,
+    /// The relay draws no randomness in v1 (Ed25519 signing is deterministic); the seeded
+    /// generator is kept so a future relay-side choice stays reproducible in simulations.
     #[allow(dead_code)]
     rng: ChaCha20Rng,
     faults: Vec<RelayFault>,
