@@ -44,7 +44,11 @@ fn inner(a: &SimArgs) -> Result<(), String> {
     let points = s.points();
     let total = points.len() * s.runs;
     let mut rows = Vec::with_capacity(total);
-    let started = std::time::Instant::now();
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {elapsed} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     for (k, pt) in points.iter().enumerate() {
         for r in 0..s.runs {
             let idx = k * s.runs + r;
@@ -55,13 +59,9 @@ fn inner(a: &SimArgs) -> Result<(), String> {
                 .filter(|(_, v)| v.len() > 1)
                 .map(|(p, _)| format!("{p}={}", pt[p]))
                 .collect();
-            eprint!(
-                "\r[{:>4}/{total}] {:<60} {:>6.1}s",
-                idx + 1,
-                label.join(" "),
-                started.elapsed().as_secs_f64()
-            );
+            bar.set_message(label.join(" "));
             let metrics = scenario::run_point(&s, pt, seed);
+            bar.inc(1);
             rows.push(Row {
                 run: idx,
                 seed,
@@ -70,7 +70,7 @@ fn inner(a: &SimArgs) -> Result<(), String> {
             });
         }
     }
-    eprintln!();
+    bar.finish_and_clear();
     for r in rows.iter().filter(|r| r.metrics.is_err()) {
         if let Err(e) = &r.metrics {
             eprintln!(

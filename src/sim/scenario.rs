@@ -28,6 +28,7 @@ pub const PARAMS: &[&str] = &[
     "jammers",
     "decoys",
     "relay_tamper",
+    "relay_frame_us",
 ];
 
 /// Metrics, in CSV column order.
@@ -111,6 +112,7 @@ fn default_of(p: &str) -> f64 {
         "latency_ms" => 0.5,
         "jitter_ms" => 0.2,
         "downtime_ms" => 500.0,
+        "relay_frame_us" => 5.0,
         _ => 0.0,
     }
 }
@@ -220,7 +222,10 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
         rto_us: ((g("latency_ms") * 3000.0) as u64).max(1000),
     };
     let mut net = Network::with_faults(&tg, seed, link, relay_faults, &member_faults);
-    net.cost = CostModel::calibrated();
+    net.cost = CostModel {
+        relay_frame_us: g("relay_frame_us"),
+        ..CostModel::calibrated()
+    };
     net.set_modeled_crypto(modeled);
     let honest: Vec<usize> = (0..n)
         .filter(|i| !member_faults.contains_key(&(*i as u32)))
