@@ -23,7 +23,8 @@ pub enum Command {
     /// Run a whole group (relay and members) in one process and show what happens, round by
     /// round. Nothing printed ever names a sender.
     Demo(demo::DemoArgs),
-    /// Run a scenario sweep on the deterministic simulator (results.csv, SVG plots, summary.md).
+    /// Run a scenario sweep on the deterministic simulator (results.csv, SVG and PNG plots,
+    /// summary.md).
     Sim(sim::SimArgs),
     /// Measure rounds per second and message latency over real QUIC on 127.0.0.1.
     Bench(bench::BenchArgs),
