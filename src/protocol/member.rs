@@ -392,15 +392,7 @@ impl Member {
     /// fragment will be sent again; pads are never reused because rounds only increase), and a
     /// signed Hello telling our high-water round and epoch is queued as the first frame.
     pub fn handle_reconnect(&mut self, _now: Time) {
-        let phase = std::mem::replace(&mut self.phase, Phase::Ready);
-        match phase {
-            Phase::Committed(a) | Phase::Revealed(a) | Phase::Unblinding(a) => {
-                if let Some(r) = a.reservation {
-                    self.set_frag(r.purpose, FragState::Pending);
-                }
-            }
-            other => self.phase = other,
-        }
+        self.abandon_attempt();
         self.outbox.clear();
         self.case = None;
         let hello = Signed::sign(
