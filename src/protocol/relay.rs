@@ -291,10 +291,8 @@ impl Relay {
         {
             if invited.contains(&member.0) && !keys.contains_key(&member.0) {
                 // It can still answer this epoch's request: send it (again).
-                self.outbox.push_back(Transmit {
-                    to: member,
-                    frame: request.clone(),
-                });
+                let frame = request.to_vec();
+                self.send(&[member.0], frame);
                 return;
             }
         }
