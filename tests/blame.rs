@@ -10,7 +10,7 @@ mod common;
 use common::params;
 use dcnet::adversary::{MemberFault, RelayFault};
 use dcnet::params::RoundParams;
-use dcnet::protocol::blame::{self, Culprit, Rule, Verdict};
+use dcnet::protocol::blame::{self, Culprit, Verdict};
 use dcnet::protocol::{MemberEvent, RelayEvent};
 use dcnet::sim::{LinkModel, Network, TestGroup};
 use std::collections::{BTreeMap, BTreeSet};
@@ -516,6 +516,5 @@ fn evidence_verifies_and_is_tamper_evident() {
             caught * 100 >= tried * 95,
             "{adv:?}: only {caught}/{tried} caught without checksum"
         );
-        let _ = Rule::NoFault;
     }
 }

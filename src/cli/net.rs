@@ -191,8 +191,7 @@ pub fn relay(a: &RelayArgs) -> i32 {
         let rt = runtime()?;
         rt.block_on(async move {
             let group = Arc::new(gf.group.clone());
-            let mut h =
-                crate::net::relay::spawn(group, key, listen, config::os_random32(), vec![]).await?;
+            let mut h = crate::net::relay::spawn(group, key, listen, vec![]).await?;
             println!(
                 "relay listening on {} for group {}",
                 h.local_addr,

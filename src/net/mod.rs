@@ -58,7 +58,6 @@ pub async fn spawn_local_group(
         group.clone(),
         IdentityKey::from_secret_bytes(&tg.relay_key.secret_bytes()),
         listen,
-        derive_seed(seed, "relay-rng", 0),
         relay_faults,
     )
     .await?;

@@ -59,12 +59,11 @@ impl RelayHandle {
     }
 }
 
-/// Starts a relay for `group` on `listen`. `seed` seeds the engine (drivers draw it from the OS).
+/// Starts a relay for `group` on `listen`.
 pub async fn spawn(
     group: Arc<Group>,
     key: IdentityKey,
     listen: SocketAddr,
-    seed: [u8; 32],
     faults: Vec<crate::adversary::RelayFault>,
 ) -> Result<RelayHandle, String> {
     let cert = tls::node_cert(&key)?;
@@ -73,7 +72,7 @@ pub async fn spawn(
     let endpoint =
         quinn::Endpoint::server(server, listen).map_err(|e| format!("listen on {listen}: {e}"))?;
     let local_addr = endpoint.local_addr().map_err(|e| e.to_string())?;
-    let relay = Relay::with_faults(group.clone(), key, seed, faults)?;
+    let relay = Relay::with_faults(group.clone(), key, faults)?;
     let (in_tx, in_rx) = mpsc::channel::<Inbound>(4096);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (sd_tx, sd_rx) = watch::channel(false);

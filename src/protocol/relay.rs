@@ -23,8 +23,6 @@ use crate::wire::{
     EpochKeys, EpochRequest, Evidence, KeyReveal, Open, Record, RevealSet, Sender, Signed, Unblind,
     ZSet,
 };
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -173,10 +171,6 @@ impl Phase {
 pub struct Relay {
     group: Arc<Group>,
     key: IdentityKey,
-    /// The relay draws no randomness in v1 (Ed25519 signing is deterministic); the seeded
-    /// generator is kept so a future relay-side choice stays reproducible in simulations.
-    #[allow(dead_code)]
-    rng: ChaCha20Rng,
     faults: Vec<RelayFault>,
     epoch: u64,
     next_round: u64,
@@ -207,16 +201,16 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// An honest relay.
-    pub fn new(group: Arc<Group>, key: IdentityKey, seed: [u8; 32]) -> Result<Relay, String> {
-        Self::with_faults(group, key, seed, Vec::new())
+    /// An honest relay. It draws no randomness (Ed25519 signing is deterministic), so unlike
+    /// a member it takes no seed.
+    pub fn new(group: Arc<Group>, key: IdentityKey) -> Result<Relay, String> {
+        Self::with_faults(group, key, Vec::new())
     }
 
     /// A relay with injected faults (adversarial experiments only; see [`crate::adversary`]).
     pub fn with_faults(
         group: Arc<Group>,
         key: IdentityKey,
-        seed: [u8; 32],
         faults: Vec<RelayFault>,
     ) -> Result<Relay, String> {
         if &key.public() != group.relay_key() {
@@ -225,7 +219,6 @@ impl Relay {
         Ok(Relay {
             group,
             key,
-            rng: ChaCha20Rng::from_seed(seed),
             faults,
             epoch: 0,
             next_round: 1,

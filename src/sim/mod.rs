@@ -255,13 +255,8 @@ impl Network {
         member_faults: &BTreeMap<u32, Vec<MemberFault>>,
     ) -> Network {
         let relay_key = IdentityKey::from_secret_bytes(&tg.relay_key.secret_bytes());
-        let relay = Relay::with_faults(
-            tg.group.clone(),
-            relay_key,
-            derive_seed(seed, "relay-rng", 0),
-            faults,
-        )
-        .expect("TestGroup keys match its group");
+        let relay = Relay::with_faults(tg.group.clone(), relay_key, faults)
+            .expect("TestGroup keys match its group");
         let members = tg
             .member_keys
             .iter()
