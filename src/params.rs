@@ -8,9 +8,9 @@ use std::collections::BTreeSet;
 pub const MAX_VECTOR_BYTES: u64 = 4 << 20;
 /// Largest roster.
 pub const MAX_MEMBERS: usize = 1024;
-/// Bytes of slot framing: a 1-byte kind, 8-byte message id, u16 fragment index, u16 fragment
+/// Bytes of slot framing: a 1-byte kind, 8-byte message id, 16-byte message digest, u16 fragment index, u16 fragment
 /// count, u16 payload length, and the 32-byte slot hash.
-pub const SLOT_OVERHEAD: u32 = 1 + 8 + 2 + 2 + 2 + 32;
+pub const SLOT_OVERHEAD: u32 = 1 + 8 + 16 + 2 + 2 + 2 + 32;
 /// `tolerance` value that resolves to `N − max(2, ⌈N/2⌉)`.
 pub const AUTO_TOLERANCE: u32 = u32::MAX;
 /// Smallest slot.

@@ -199,6 +199,9 @@ impl<T: Payload> Signed<T> {
 pub struct EpochRequest {
     /// Members asked to take part (sorted).
     pub members: Vec<u32>,
+    /// Digest of the message that concluded the last blame case of the epoch that ends, if
+    /// any (members that saw that case refuse a request naming another: docs/PROTOCOL.md §11.7).
+    pub last_case: Option<Hash>,
 }
 /// A member's epoch key.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
@@ -227,6 +230,9 @@ pub struct Open {
     pub voids: Vec<u32>,
     /// The relay's commit deadline for this attempt, in ms after the Open (informational).
     pub commit_ms: u64,
+    /// Digest of the message that concluded the blame case of round `last`, if there was one:
+    /// every member that saw the case must have seen this very message (docs/PROTOCOL.md §11.7).
+    pub last_case: Option<Hash>,
 }
 /// A member's commitment.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
@@ -310,7 +316,9 @@ pub struct BlameStart {
     pub record: Hash,
     /// The accusation, if a trap owner accused.
     pub accusation: Option<Signed<Accuse>>,
-    /// Byte positions to disclose (ascending, at most 2).
+    /// Byte positions to disclose (ascending, no duplicates; at most
+    /// [`crate::protocol::blame::MAX_POSITIONS`]). Members recompute them and disclose only if
+    /// they agree.
     pub positions: Vec<u64>,
 }
 /// One member's disclosure at one position.
@@ -325,6 +333,16 @@ pub struct DisclosedByte {
     /// Its Merkle proof against the committed root.
     pub proof: ChunkProof,
 }
+/// A member's claim, in a cell check, that it wrote its footprint into `cell`.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct CellClaim {
+    /// The cell the member reserved.
+    pub cell: u32,
+    /// `Γ` of the member for the blamed round.
+    pub gamma: [u8; 32],
+    /// DLEQ proof of `Γ` against the member's epoch key.
+    pub proof: DleqProof,
+}
 /// A member's signed disclosure.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub struct Disclose {
@@ -332,6 +350,8 @@ pub struct Disclose {
     pub start: Hash,
     /// One entry per position, in the BlameStart's order.
     pub bytes: Vec<DisclosedByte>,
+    /// In a cell check (the round's allocation is void): the cell the member wrote, if any.
+    pub claim: Option<CellClaim>,
 }
 /// All disclosures.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
@@ -378,6 +398,9 @@ pub struct Hello {
     pub high_water: u64,
     /// The member's epoch.
     pub epoch: u64,
+    /// Digest of the message that concluded the member's last blame case, if it has not yet
+    /// seen an Open after it (a restarted relay resumes from the members' agreed value).
+    pub last_case: Option<Hash>,
 }
 
 /// Any top-level message body.

@@ -190,6 +190,7 @@ fn a_member_never_commits_twice_for_one_round() {
                 alloc: None,
                 voids: vec![],
                 commit_ms: 1,
+                last_case: None,
             },
         );
         assert!(matches!(

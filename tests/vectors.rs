@@ -257,6 +257,7 @@ fn ristretto_vectors() -> (Value, Value) {
     }
     let frag = Fragment {
         msg_id: [0xA5; 8],
+        digest: slots::message_digest(&[0xA5; 8], b"hello, group"),
         index: 0,
         count: 1,
         payload: b"hello, group".to_vec(),

@@ -71,6 +71,7 @@ pub mod tags {
     pub const ALLOC_ORDER: &str = "dcnet/v1/alloc-order";
     pub const SLOT: &str = "dcnet/v1/slot";
     pub const TRAP: &str = "dcnet/v1/trap";
+    pub const MESSAGE_DIGEST: &str = "dcnet/v1/message-digest";
 }
 
 #[cfg(test)]

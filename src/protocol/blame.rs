@@ -23,6 +23,13 @@ pub const DAMAGE_ORDER: &str = "dcnet/v1/damage-order";
 pub const ACCUSE_CONTEXT: &str = "dcnet/v1/accuse";
 /// Tag of the DLEQ context of a key reveal.
 pub const REVEAL_CONTEXT: &str = "dcnet/v1/pair-reveal";
+/// Tag for the order in which the cells of a cell check are chosen.
+pub const CELL_CHECK_ORDER: &str = "dcnet/v1/cell-check-order";
+/// Most cells one cell check examines (one byte each): enough that a jammer filling empty
+/// cells is caught at once, small enough that a disclosure stays O(N) bytes.
+pub const CELL_CHECK_MAX: usize = 16;
+/// Most positions a BlameStart may name: the accused byte, the zero byte and the checked cells.
+pub const MAX_POSITIONS: usize = 2 + CELL_CHECK_MAX;
 /// Magic prefix of an evidence file.
 pub const EVIDENCE_MAGIC: &[u8; 8] = b"dcnetEv1";
 
@@ -167,6 +174,21 @@ impl Case {
         }
     }
 
+    /// A case holding only the group and the epoch's keys (fill in what it is about).
+    pub fn empty(group: GroupData, epoch_keys: Signed<EpochKeys>) -> Case {
+        Case {
+            group,
+            epoch_keys,
+            record: None,
+            zset: None,
+            alloc: None,
+            disclosure: None,
+            start: None,
+            reveals: None,
+            equivocation: None,
+        }
+    }
+
     /// The case of two different commitments by one member for one round.
     pub fn of_equivocation(
         group: GroupData,
@@ -217,6 +239,8 @@ pub enum Rule {
     CiphertextMismatch,
     /// Every member's bytes check out but the Record's XOR does not.
     RecordMismatch,
+    /// In a cell check, a member wrote into a cell other than the one its footprint proves.
+    GarbageCell,
     /// No conviction: some members were silent or a dispute stayed unresolved.
     Unresolved,
     /// No conviction and nothing unresolved.
@@ -235,6 +259,7 @@ impl Rule {
             Rule::PadLie => "pad-lie",
             Rule::CiphertextMismatch => "ciphertext-mismatch",
             Rule::RecordMismatch => "record-mismatch",
+            Rule::GarbageCell => "garbage-cell",
             Rule::Unresolved => "unresolved",
             Rule::NoFault => "no-fault",
         }
@@ -310,11 +335,17 @@ pub struct RoundView {
     pub damage: Vec<Damage>,
     /// Digest of the Record.
     pub record_digest: Hash,
+    /// Cells examined by this round's cell check (empty unless more cells are non-zero than
+    /// members were present), ascending.
+    pub checked_cells: Vec<u32>,
 }
 
 fn check_keys(group: &Group, ek: &Signed<EpochKeys>) -> EResult<BTreeMap<u32, EpochPublic>> {
     if !ek.verify(group.relay_key()) {
         return Err(EvidenceError::Signature("EpochKeys"));
+    }
+    if ek.body.keys.len() > group.size() {
+        return Err(EvidenceError::Inconsistent("more epoch keys than members"));
     }
     let mut keys = BTreeMap::new();
     for k in &ek.body.keys {
@@ -322,7 +353,14 @@ fn check_keys(group: &Group, ek: &Signed<EpochKeys>) -> EResult<BTreeMap<u32, Ep
             return Err(EvidenceError::Inconsistent("epoch key not from a member"));
         };
         let pk = need(group.member_key(i), "epoch key from outside the roster")?;
-        if !k.verify(pk) || k.header.epoch != ek.header.epoch || k.header.group_id != *group.id() {
+        if keys.contains_key(&i) || k.body.key.point().is_none() {
+            return Err(EvidenceError::Inconsistent("duplicate or invalid epoch key"));
+        }
+        if !k.verify(pk)
+            || k.header.epoch != ek.header.epoch
+            || k.header.group_id != *group.id()
+            || k.header.round != 0
+        {
             return Err(EvidenceError::Signature("EpochKey"));
         }
         keys.insert(i, k.body.key);
@@ -346,13 +384,27 @@ fn cleartext(record: &Signed<Record>, zset: &Signed<ZSet>, group: &Group) -> ERe
         return Err(EvidenceError::Signature("ZSet"));
     }
     let round = record.header.round;
+    let cs = &record.body.commit_set;
+    if cs.header.round != round || cs.header.epoch != record.header.epoch {
+        return Err(EvidenceError::Inconsistent("CommitSet of another round"));
+    }
+    if cs.body.commits.len() > group.size() {
+        return Err(EvidenceError::Inconsistent("more commitments than members"));
+    }
     let mut commits = BTreeMap::new();
-    for c in &record.body.commit_set.body.commits {
+    for c in &cs.body.commits {
         let Sender::Member(i) = c.header.sender else {
             return Err(EvidenceError::Inconsistent("commitment not from a member"));
         };
         let pk = need(group.member_key(i), "commitment from outside the roster")?;
-        if !c.verify(pk) || c.header.round != round || c.header.epoch != record.header.epoch {
+        if commits.contains_key(&i) {
+            return Err(EvidenceError::Inconsistent("two commitments from one member"));
+        }
+        if !c.verify(pk)
+            || c.header.round != round
+            || c.header.epoch != record.header.epoch
+            || c.header.group_id != *group.id()
+        {
             return Err(EvidenceError::Signature("Commit"));
         }
         commits.insert(i, c.clone());
@@ -399,6 +451,14 @@ impl RoundView {
         if !open.verify(group.relay_key()) || open.header.round != round {
             return Err(EvidenceError::Signature("Open"));
         }
+        if open.header.epoch != epoch
+            || !commits.keys().copied().eq(open.body.present.iter().copied())
+            || !commits.values().all(|c| c.body.open == open.digest())
+        {
+            return Err(EvidenceError::Inconsistent(
+                "commitments do not match the Open's present set",
+            ));
+        }
         let view = keys::view_step(&open.body.view_prev, round, &open.digest());
         let layout = Layout::new(group.params());
         let alloc = match (open.body.alloc, &case.alloc) {
@@ -407,8 +467,11 @@ impl RoundView {
                 if arec.digest() != ah || arec.header.round != ar || arec.header.epoch != epoch {
                     return Err(EvidenceError::Inconsistent("allocation evidence mismatch"));
                 }
-                let (_, _, aclear) = cleartext(arec, azs, &group)?;
-                let a = Allocation::from_output(&layout, ar, &aclear);
+                let (acommits, _, aclear) = cleartext(arec, azs, &group)?;
+                let a = Allocation::from_output(&layout, ar, &aclear, acommits.len());
+                if a.overflow {
+                    return Err(EvidenceError::Inconsistent("allocation source is void"));
+                }
                 Some((ar, a, aclear))
             }
             (Some(_), None) => {
@@ -420,7 +483,27 @@ impl RoundView {
             .map(|(_, a, _)| a.slots())
             .unwrap_or_default();
         let damage = damaged(&layout, round, &clear, &allocated);
+        let own = Allocation::from_output(&layout, round, &clear, commits.len());
+        let checked_cells = if own.cell_check {
+            let out = slots::output_digest(round, &clear);
+            let mut order: Vec<(Hash, u32)> = own
+                .nonzero
+                .iter()
+                .map(|&c| (hash(CELL_CHECK_ORDER, &[&out, &c.to_le_bytes()]), c))
+                .collect();
+            order.sort();
+            let mut cells: Vec<u32> = order
+                .into_iter()
+                .take(CELL_CHECK_MAX)
+                .map(|(_, c)| c)
+                .collect();
+            cells.sort();
+            cells
+        } else {
+            Vec::new()
+        };
         Ok(RoundView {
+            checked_cells,
             record_digest: record.digest(),
             xor: record.body.xor.clone(),
             group,
@@ -479,15 +562,26 @@ impl RoundView {
         first_nonzero(&self.layout(), &self.clear, d.slot)
     }
 
-    /// Positions a BlameStart must name, given its accusation (checked before).
+    /// Positions a BlameStart must name, given its accusation (checked before): the accused
+    /// byte, the first non-zero byte of D's first unallocated item, and the first non-zero byte
+    /// of every checked cell; ascending, without duplicates.
     pub fn positions(&self, accused: Option<u64>) -> Vec<u64> {
-        let mut p: Vec<u64> = accused.into_iter().collect();
-        if let Some(z) = self.zero_position() {
-            if !p.contains(&z) {
-                p.push(z);
+        let layout = self.layout();
+        let mut p: BTreeSet<u64> = accused.into_iter().collect();
+        p.extend(self.zero_position());
+        for &c in &self.checked_cells {
+            let r = layout.cell(c);
+            if let Some(k) = self.clear[r.clone()].iter().position(|&b| b != 0) {
+                p.insert((r.start + k) as u64);
             }
         }
-        p
+        p.into_iter().collect()
+    }
+
+    /// The cell whose byte `x` is, if `x` lies in a checked cell.
+    fn checked_cell_at(&self, x: u64) -> Option<u32> {
+        let c = u32::try_from(x / 8).ok()?;
+        (x < u64::from(self.layout().cells) * 8 && self.checked_cells.contains(&c)).then_some(c)
     }
 
     /// The true pad byte of pair (i, j) at `x`, from `K_ij`.
@@ -505,6 +599,11 @@ impl RoundView {
 }
 
 /// Pairs `(i, j)`, `i < j`, that disclosed different pad bytes at some position.
+///
+/// # Security
+/// This reads the set as given: call it only on a set whose disclosures were checked (as
+/// [`assess`] does before it hands out [`Disputes`]). A member acting on raw sets could be
+/// made to reveal pair keys by forged, unsigned disclosures.
 pub fn disputes(set: &DisclosureSet) -> BTreeSet<(u32, u32)> {
     let mut claimed: BTreeMap<(u32, u32, u64), u8> = BTreeMap::new();
     for d in &set.disclosures {
@@ -537,9 +636,103 @@ fn convict(round: u64, who: Culprit, rule: Rule, unresponsive: Vec<u32>) -> Verd
     }
 }
 
+/// Proof token: a BlameStart that this party checked against its own copy of the round (the
+/// accusation's signature, the accuser's footprint, and every position recomputed from the
+/// Record and seeds). Only [`assess`] creates one, and a member discloses only with one, so
+/// disclosing at positions the relay chose does not compile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedStart {
+    round: u64,
+    digest: Hash,
+    positions: Vec<u64>,
+    accused: Option<(u32, u32)>,
+    cell_check: bool,
+}
+
+impl CheckedStart {
+    /// The round blamed.
+    pub fn round(&self) -> u64 {
+        self.round
+    }
+    /// Digest of the BlameStart (what a disclosure answers).
+    pub fn digest(&self) -> Hash {
+        self.digest
+    }
+    /// The positions, as recomputed (equal to the BlameStart's).
+    pub fn positions(&self) -> &[u64] {
+        &self.positions
+    }
+    /// `(accuser, slot)` of the checked accusation, if any.
+    pub fn accused(&self) -> Option<(u32, u32)> {
+        self.accused
+    }
+    /// Whether the round's cells are checked (its allocation is void), so a discloser names
+    /// the cell it wrote.
+    pub fn cell_check(&self) -> bool {
+        self.cell_check
+    }
+}
+
+/// Proof token: pad disputes found among disclosures whose signatures, case and senders this
+/// party checked. Only [`assess`] creates one; revealing a pair key requires it, and only for
+/// a pair in it — a pair whose other member signed a contradicting pad byte.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Disputes {
+    set_digest: Hash,
+    pairs: BTreeSet<(u32, u32)>,
+}
+
+impl Disputes {
+    /// Digest of the DisclosureSet the disputes come from.
+    pub fn set_digest(&self) -> Hash {
+        self.set_digest
+    }
+    /// The members `me` is in dispute with.
+    pub fn against(&self, me: u32) -> Vec<u32> {
+        self.pairs
+            .iter()
+            .filter_map(|&(i, j)| match (i == me, j == me) {
+                (true, _) => Some(j),
+                (_, true) => Some(i),
+                _ => None,
+            })
+            .collect()
+    }
+    /// All disputed pairs, `i < j`.
+    pub fn pairs(&self) -> &BTreeSet<(u32, u32)> {
+        &self.pairs
+    }
+}
+
+/// Where a live case stands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Assessment {
+    /// The case is decided.
+    Verdict(Verdict),
+    /// The BlameStart checks out: disclose at its positions.
+    Disclose(CheckedStart),
+    /// The disclosures check out but some pairs disagree: those pairs reveal their keys.
+    RevealKeys(Disputes),
+}
+
 /// Judges a case. Deterministic: every honest party computes the same verdict from the same
-/// case. Errors mean the bundle is not evidence of anything.
+/// case. Errors mean the bundle is not evidence of anything. Pad disputes without key
+/// reveals leave both parties unresponsive.
 pub fn judge(case: &Case) -> EResult<Verdict> {
+    match judge_inner(case, false)? {
+        Assessment::Verdict(v) => Ok(v),
+        _ => Err(EvidenceError::Empty),
+    }
+}
+
+/// Assesses a live case: like [`judge`], but says what is still to be done (disclose, reveal
+/// keys) instead of judging an incomplete case. Every error means "refuse": do nothing.
+pub fn assess(case: &Case) -> EResult<Assessment> {
+    judge_inner(case, true)
+}
+
+fn judge_inner(case: &Case, live: bool) -> EResult<Assessment> {
+    let done = |v: Verdict| Ok(Assessment::Verdict(v));
     // Every signed message in the bundle must verify, whatever the path below uses, so that no
     // byte of a bundle is outside a signature's reach.
     let group = Group::from_data(&case.group).map_err(|e| EvidenceError::Group(e.to_string()))?;
@@ -576,7 +769,7 @@ pub fn judge(case: &Case) -> EResult<Verdict> {
         if !a.verify(pk) || !b.verify(pk) {
             return Err(EvidenceError::Signature("Commit"));
         }
-        return Ok(convict(
+        return done(convict(
             a.header.round,
             Culprit::Member(i),
             Rule::MemberEquivocation,
@@ -585,18 +778,22 @@ pub fn judge(case: &Case) -> EResult<Verdict> {
     }
     // Relay equivocation: two relay-signed Opens for one round in one Record.
     if let Some(rec) = &case.record {
+        if rec.body.opens.len() > group.size() {
+            return Err(EvidenceError::Inconsistent("more Opens than members"));
+        }
         let distinct: BTreeSet<Hash> = rec.body.opens.iter().map(|o| o.digest()).collect();
         if distinct.len() > 1 {
             let all_signed = rec.verify(relay)
-                && rec
-                    .body
-                    .opens
-                    .iter()
-                    .all(|o| o.verify(relay) && o.header.round == rec.header.round);
+                && rec.body.opens.iter().all(|o| {
+                    o.verify(relay)
+                        && o.header.round == rec.header.round
+                        && o.header.epoch == rec.header.epoch
+                        && o.header.group_id == *group.id()
+                });
             if !all_signed {
                 return Err(EvidenceError::Signature("Open"));
             }
-            return Ok(convict(
+            return done(convict(
                 rec.header.round,
                 Culprit::Relay,
                 Rule::RelayEquivocation,
@@ -613,10 +810,12 @@ pub fn judge(case: &Case) -> EResult<Verdict> {
     };
     if !start.verify(&relay)
         || start.header.round != rv.round
+        || start.header.epoch != rv.epoch
         || start.body.record != rv.record_digest
     {
         return Err(EvidenceError::Signature("BlameStart"));
     }
+    let present = &rv.open.body.present;
     // The accusation, if any, must hold; a false one convicts its signer.
     let mut accused = None;
     if let Some(a) = &start.body.accusation {
@@ -624,13 +823,16 @@ pub fn judge(case: &Case) -> EResult<Verdict> {
             return Err(EvidenceError::Inconsistent("accusation not from a member"));
         };
         let pk = need(rv.group.member_key(i), "accuser outside the roster")?;
+        if !present.contains(&i) {
+            return Err(EvidenceError::Inconsistent("accuser outside the present set"));
+        }
         if !a.verify(pk) || a.header.epoch != rv.epoch || a.header.group_id != *rv.group.id() {
             return Err(EvidenceError::Signature("Accuse"));
         }
         match rv.check_accusation(a) {
             Some((slot, x)) => accused = Some((i, slot, x, a.body.gamma)),
             None => {
-                return Ok(convict(
+                return done(convict(
                     rv.round,
                     Culprit::Member(i),
                     Rule::FalseAccusation,
@@ -639,41 +841,81 @@ pub fn judge(case: &Case) -> EResult<Verdict> {
             }
         }
     }
-    if start.body.positions != rv.positions(accused.map(|a| a.2)) || start.body.positions.is_empty()
-    {
-        return Ok(convict(
+    let positions = &start.body.positions;
+    if *positions != rv.positions(accused.map(|a| a.2)) {
+        return done(convict(
             rv.round,
             Culprit::Relay,
             Rule::BadBlameStart,
             vec![],
         ));
     }
+    if positions.is_empty() {
+        // Nothing to disclose: no accusation, nothing written where nobody may write.
+        return done(Verdict {
+            round: rv.round,
+            culprit: None,
+            rule: Rule::NoFault,
+            unresponsive: vec![],
+        });
+    }
+    let start_digest = start.digest();
     let Some(set) = &case.disclosure else {
+        if live {
+            return Ok(Assessment::Disclose(CheckedStart {
+                round: rv.round,
+                digest: start_digest,
+                positions: positions.clone(),
+                accused: accused.map(|a| (a.0, a.1)),
+                cell_check: !rv.checked_cells.is_empty(),
+            }));
+        }
         return Err(EvidenceError::Empty);
     };
-    if !set.verify(&relay) || set.header.round != rv.round {
+    if !set.verify(&relay) || set.header.round != rv.round || set.header.epoch != rv.epoch {
         return Err(EvidenceError::Signature("DisclosureSet"));
     }
-    let positions = &start.body.positions;
-    let present = &rv.open.body.present;
-    let start_digest = start.digest();
+    if set.body.disclosures.len() > present.len() {
+        return Err(EvidenceError::Inconsistent("more disclosures than members"));
+    }
     let layout = rv.layout();
     // Disclosures: signed, well-formed, chunks matching the member's own commitment.
     let mut disclosed: BTreeMap<u32, &Signed<Disclose>> = BTreeMap::new();
+    let mut claims: BTreeMap<u32, (u32, [u8; 8])> = BTreeMap::new();
     for d in &set.body.disclosures {
         let Sender::Member(i) = d.header.sender else {
             return Err(EvidenceError::Inconsistent("disclosure not from a member"));
         };
         let pk = need(rv.group.member_key(i), "discloser outside the roster")?;
-        if !d.verify(pk) || d.header.round != rv.round || d.header.epoch != rv.epoch {
+        if !present.contains(&i) || disclosed.contains_key(&i) {
+            return Err(EvidenceError::Inconsistent("disclosure out of place"));
+        }
+        if !d.verify(pk)
+            || d.header.round != rv.round
+            || d.header.epoch != rv.epoch
+            || d.header.group_id != *rv.group.id()
+        {
             return Err(EvidenceError::Signature("Disclose"));
         }
-        if d.body.start != start_digest || !present.contains(&i) || disclosed.contains_key(&i) {
+        if d.body.start != start_digest {
             return Err(EvidenceError::Inconsistent("disclosure out of place"));
         }
         let commit = need(rv.commits.get(&i), "discloser without commitment")?;
         let others: Vec<u32> = present.iter().copied().filter(|&j| j != i).collect();
-        let well_formed = d.body.bytes.len() == positions.len()
+        let claim_ok = d.body.claim.as_ref().is_none_or(|c| {
+            c.cell < layout.cells
+                && rv.keys.get(&i).is_some_and(|e| {
+                    dleq::verify_vartime(
+                        &e.0,
+                        &keys::footprint_base(rv.group.id(), rv.epoch, rv.round),
+                        &c.gamma,
+                        &c.proof,
+                        &accuse_context(rv.group.id(), rv.epoch, rv.round, i),
+                    )
+                })
+        });
+        let well_formed = claim_ok
+            && d.body.bytes.len() == positions.len()
             && d.body.bytes.iter().zip(positions).all(|(b, &x)| {
                 b.position == x
                     && b.pads.iter().map(|p| p.0).eq(others.iter().copied())
@@ -686,12 +928,15 @@ pub fn judge(case: &Case) -> EResult<Verdict> {
                     )
             });
         if !well_formed {
-            return Ok(convict(
+            return done(convict(
                 rv.round,
                 Culprit::Member(i),
                 Rule::BadDisclosure,
                 vec![],
             ));
+        }
+        if let Some(c) = &d.body.claim {
+            claims.insert(i, (c.cell, keys::footprint(&c.gamma)));
         }
         disclosed.insert(i, d);
     }
@@ -714,16 +959,28 @@ pub fn judge(case: &Case) -> EResult<Verdict> {
     let conflicts = disputes(&set.body);
     if !conflicts.is_empty() {
         let set_digest = set.digest();
+        if live && case.reveals.is_none() {
+            return Ok(Assessment::RevealKeys(Disputes {
+                set_digest,
+                pairs: conflicts,
+            }));
+        }
         let mut shared: BTreeMap<(u32, u32), [u8; 32]> = BTreeMap::new();
         if let Some(rs) = &case.reveals {
             if !rs.verify(&relay) || rs.body.set != set_digest {
                 return Err(EvidenceError::Signature("RevealSet"));
+            }
+            if rs.body.reveals.len() > 2 * conflicts.len() {
+                return Err(EvidenceError::Inconsistent("more key reveals than disputes"));
             }
             for r in &rs.body.reveals {
                 let Sender::Member(i) = r.header.sender else {
                     continue;
                 };
                 let j = r.body.other;
+                if !conflicts.contains(&(i.min(j), i.max(j))) {
+                    continue;
+                }
                 let (Some(pk), Some(ei), Some(ej)) =
                     (rv.group.member_key(i), rv.keys.get(&i), rv.keys.get(&j))
                 else {
@@ -731,6 +988,8 @@ pub fn judge(case: &Case) -> EResult<Verdict> {
                 };
                 let Some(ej_point) = ej.point() else { continue };
                 if r.verify(pk)
+                    && r.header.round == rv.round
+                    && r.header.epoch == rv.epoch
                     && r.body.set == set_digest
                     && dleq::verify_vartime(
                         &ei.0,
@@ -765,7 +1024,7 @@ pub fn judge(case: &Case) -> EResult<Verdict> {
         if let Some(&liar) = liars.iter().next() {
             unresponsive.sort();
             unresponsive.dedup();
-            return Ok(convict(
+            return done(convict(
                 rv.round,
                 Culprit::Member(liar),
                 Rule::PadLie,
@@ -773,7 +1032,8 @@ pub fn judge(case: &Case) -> EResult<Verdict> {
             ));
         }
     }
-    // Byte checks: c_i[x] = b_i[x] ⊕ ⨁_j pad_ij[x] ⊕ (what i may write at x).
+    // Byte checks: c_i[x] = b_i[x] ⊕ ⨁_j pad_ij[x] ⊕ (what i may write at x): its trap byte in
+    // the slot it accused, its footprint byte in the checked cell it claimed, else 0.
     for (&i, d) in &disclosed {
         for (b, &x) in d.body.bytes.iter().zip(positions) {
             let off = (x % merkle::CHUNK as u64) as usize;
@@ -788,22 +1048,28 @@ pub fn judge(case: &Case) -> EResult<Verdict> {
                     acc ^= slots::trap_slot(&layout, rv.round, slot, &gamma)[x as usize - r.start];
                 }
             }
+            let cell = rv.checked_cell_at(x);
+            if let (Some(c), Some((claimed, fp))) = (cell, claims.get(&i)) {
+                if c == *claimed {
+                    acc ^= fp[(x % 8) as usize];
+                }
+            }
             if c != acc {
                 unresponsive.sort();
                 unresponsive.dedup();
-                return Ok(convict(
-                    rv.round,
-                    Culprit::Member(i),
-                    Rule::CiphertextMismatch,
-                    unresponsive,
-                ));
+                let rule = if cell.is_some() {
+                    Rule::GarbageCell
+                } else {
+                    Rule::CiphertextMismatch
+                };
+                return done(convict(rv.round, Culprit::Member(i), rule, unresponsive));
             }
         }
     }
     unresponsive.sort();
     unresponsive.dedup();
     if !unresponsive.is_empty() {
-        return Ok(Verdict {
+        return done(Verdict {
             round: rv.round,
             culprit: None,
             rule: Rule::Unresolved,
@@ -818,7 +1084,7 @@ pub fn judge(case: &Case) -> EResult<Verdict> {
             acc ^= d.body.bytes[k].chunk[off];
         }
         if acc != rv.xor[x as usize] {
-            return Ok(convict(
+            return done(convict(
                 rv.round,
                 Culprit::Relay,
                 Rule::RecordMismatch,
@@ -826,7 +1092,7 @@ pub fn judge(case: &Case) -> EResult<Verdict> {
             ));
         }
     }
-    Ok(Verdict {
+    done(Verdict {
         round: rv.round,
         culprit: None,
         rule: Rule::NoFault,

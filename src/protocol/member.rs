@@ -15,8 +15,8 @@
 //! - it verifies only relay signatures in the common case (a constant number per round);
 //!   members' signatures are checked by the relay and, in blame, by everyone.
 
-use super::blame::{self, Case, Culprit, Verdict};
-use super::slots::{self, Allocation, Fragment, Layout, Reassembly, SlotContent};
+use super::blame::{self, Assessment, Case, CheckedStart, Culprit, Disputes, Verdict};
+use super::slots::{self, Allocation, Fragment, Layout, Reassembled, Reassembly, SlotContent};
 use super::{HighWaterStore, MemberId, ProtocolError, invalid};
 use crate::adversary::MemberFault;
 use crate::crypto::identity::IdentityKey;
@@ -26,7 +26,7 @@ use crate::crypto::{Hash, ct_eq, dleq, merkle};
 use crate::params::Group;
 use crate::protocol::Time;
 use crate::wire::{
-    self, Abort, Accuse, BlameStart, Body, Commit, CommitSet, Disclose, DisclosedByte,
+    self, Abort, Accuse, BlameStart, Body, CellClaim, Commit, CommitSet, Disclose, DisclosedByte,
     DisclosureSet, EpochKey, EpochKeys, EpochRequest, Evidence, Hello, KeyReveal, Kind, Open,
     Record, Reveal, RevealSet, Sender, Signed, Unblind, ZSet,
 };
@@ -34,9 +34,12 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
+use zeroize::Zeroizing;
 
 /// Largest forward jump of the round counter a member accepts.
 pub const MAX_ROUND_JUMP: u64 = 1 << 20;
+/// Largest forward jump of the epoch counter a member accepts.
+pub const MAX_EPOCH_JUMP: u64 = 1 << 20;
 
 /// What a member reports to its driver.
 #[derive(Clone, Debug, PartialEq)]
@@ -137,6 +140,21 @@ pub enum MemberEvent {
         /// Our slot.
         slot: u32,
     },
+    /// Fragments carrying one message id completed, but no combination matches the digest
+    /// every fragment carries: someone spliced fragments in. Nothing is delivered.
+    Spliced {
+        /// Round of the completing fragment.
+        round: u64,
+        /// The message id.
+        msg_id: [u8; 8],
+    },
+    /// The relay broke a rule that needs no evidence file to see (it dropped our accusation,
+    /// signed a blame message that does not check out, or let a blame case lapse). The member
+    /// accepts nothing from it any more; the operator must configure another relay.
+    RelayFaulty {
+        /// What it did, in words.
+        reason: String,
+    },
     /// A blame case was judged. `case` is the self-contained evidence.
     Verdict {
         /// The verdict.
@@ -221,7 +239,7 @@ struct Attempt {
     view: Hash,
     ciphertext: Vec<u8>,
     /// Our contribution `m_i` (kept for blame, and for faults that need to know what they did).
-    plain: Vec<u8>,
+    plain: Zeroizing<Vec<u8>>,
     /// What we wrote into our owned slot, if any.
     slot_written: Option<(u32, Vec<u8>)>,
     /// Our owned slot should have carried a fragment, but it was held back (trap content).
@@ -238,7 +256,11 @@ enum Phase {
     /// No epoch keys yet.
     NoEpoch,
     /// Sent our epoch key; waiting for the epoch's key set.
-    AwaitKeys { epoch: u64, secret: EpochSecret },
+    AwaitKeys {
+        epoch: u64,
+        secret: EpochSecret,
+        invited: Vec<u32>,
+    },
     /// Ready for an Open.
     Ready,
     /// Committed; waiting for the CommitSet.
@@ -288,12 +310,31 @@ pub struct Member {
     done: Option<Done>,
     /// Record and ZSet of the round before `done` (its allocation source).
     prev_evidence: Option<(Signed<Record>, Signed<ZSet>)>,
-    /// The blame case in progress.
-    case: Option<Case>,
+    /// The blame case in progress: one we raised or saw (damage, a cell-check trigger, or a
+    /// BlameStart). While it is open no Open is accepted and nothing is re-sent.
+    case: Option<OpenCase>,
+    /// Digest of the message that concluded the case of our last completed round; the next
+    /// Open (or EpochRequest) must name it.
+    last_case: Option<Hash>,
+    /// Round whose case concluded (a second BlameStart for it is a replay).
+    concluded: Option<u64>,
     convicted: BTreeSet<u32>,
     relay_convicted: bool,
+    /// Why we stopped trusting the relay without a conviction, if we did.
+    relay_faulty: Option<String>,
+    /// The latest time a driver passed in.
+    now: Time,
     /// Simulation only: skip pads and blinding (see [`Member::set_modeled_crypto`]).
     modeled: bool,
+}
+
+/// A blame case this member raised or saw, open until a verdict.
+struct OpenCase {
+    case: Case,
+    round: u64,
+    deadline: Time,
+    /// We accused in this case: a BlameStart without our accusation means the relay dropped it.
+    accused: Option<Hash>,
 }
 
 /// A completed round, kept for blame.
@@ -355,8 +396,12 @@ impl Member {
             done: None,
             prev_evidence: None,
             case: None,
+            last_case: None,
+            concluded: None,
             convicted: BTreeSet::new(),
             relay_convicted: false,
+            relay_faulty: None,
+            now: Time::ZERO,
             modeled: false,
         })
     }
@@ -391,10 +436,12 @@ impl Member {
     /// The transport (re)connected to the relay. Any attempt in flight is abandoned (its
     /// fragment will be sent again; pads are never reused because rounds only increase), and a
     /// signed Hello telling our high-water round and epoch is queued as the first frame.
-    pub fn handle_reconnect(&mut self, _now: Time) {
+    ///
+    /// An open blame case survives a reconnect: the relay must still bring it to a verdict.
+    pub fn handle_reconnect(&mut self, now: Time) {
+        self.now = self.now.max(now);
         self.abandon_attempt();
         self.outbox.clear();
-        self.case = None;
         let hello = Signed::sign(
             &self.key,
             *self.group.id(),
@@ -404,6 +451,7 @@ impl Member {
             Hello {
                 high_water: self.hw,
                 epoch: self.epoch_for_signing(),
+                last_case: self.last_case,
             },
         );
         self.outbox.push_back(hello.into_frame());
@@ -443,11 +491,60 @@ impl Member {
         self.events.pop_front()
     }
 
-    /// Handles a frame from the relay. On error the state is unchanged.
-    pub fn handle_message(&mut self, _now: Time, bytes: &[u8]) -> Result<(), ProtocolError> {
+    /// When [`Member::handle_timeout`] should next be called: the deadline by which the relay
+    /// must bring an open blame case to a verdict.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        if self.relay_convicted || self.relay_faulty.is_some() {
+            return None;
+        }
+        self.case.as_ref().map(|c| c.deadline)
+    }
+
+    /// Acts on a passed deadline: a relay that let a blame case lapse is treated as faulty.
+    /// Harmless if called early.
+    pub fn handle_timeout(&mut self, now: Time) {
+        self.now = self.now.max(now);
+        let Some(c) = &self.case else { return };
+        if now >= c.deadline && self.relay_faulty.is_none() && !self.relay_convicted {
+            let round = c.round;
+            self.fail_relay(format!(
+                "the relay did not bring the blame case of round {round} to a verdict in time"
+            ));
+        }
+    }
+
+    /// Why the relay is no longer trusted, if it is not.
+    pub fn relay_faulty(&self) -> Option<&str> {
+        self.relay_faulty.as_deref()
+    }
+
+    /// Whether a blame case is open (no Open is accepted meanwhile).
+    pub fn case_open(&self) -> bool {
+        self.case.is_some()
+    }
+
+    /// Members this member convicted itself.
+    pub fn convicted(&self) -> &BTreeSet<u32> {
+        &self.convicted
+    }
+
+    fn fail_relay(&mut self, reason: String) {
+        if self.relay_faulty.is_some() || self.relay_convicted {
+            return;
+        }
+        self.abandon_attempt();
+        self.case = None;
+        self.relay_faulty = Some(reason.clone());
+        self.events.push_back(MemberEvent::RelayFaulty { reason });
+    }
+
+    /// Handles a frame from the relay. On error the state is unchanged, except that a relay
+    /// caught breaking a rule is distrusted from then on.
+    pub fn handle_message(&mut self, now: Time, bytes: &[u8]) -> Result<(), ProtocolError> {
+        self.now = self.now.max(now);
         let f = wire::decode_frame(bytes)?;
         let kind = f.header.kind;
-        if self.relay_convicted {
+        if self.relay_convicted || self.relay_faulty.is_some() {
             return Err(ProtocolError::RelayConvicted);
         }
         if f.header.sender != Sender::Relay {
@@ -512,6 +609,16 @@ impl Member {
         }
     }
 
+    fn blame_open(&self, kind: Kind) -> Result<(), ProtocolError> {
+        if self.case.is_some() {
+            return Err(ProtocolError::Unexpected {
+                kind,
+                phase: "blame case open",
+            });
+        }
+        Ok(())
+    }
+
     fn on_epoch_request(&mut self, m: Signed<EpochRequest>) -> Result<(), ProtocolError> {
         let epoch = m.header.epoch;
         let unexpected = ProtocolError::Unexpected {
@@ -522,21 +629,37 @@ impl Member {
             // An open Record must be resolved first.
             return Err(unexpected);
         }
-        let pending = match &self.phase {
-            Phase::AwaitKeys { epoch: e, .. } => *e,
-            _ => 0,
-        };
-        if epoch <= self.epoch() || epoch <= pending {
+        self.blame_open(Kind::EpochRequest)?;
+        // Epochs only increase, restarts included (the stored epoch), and never jump far.
+        // (A request above one we answered but whose keys never came is fine: nothing was
+        // signed in that epoch but our epoch key.)
+        let floor = self.epoch().max(self.store.load_epoch());
+        if epoch <= floor || epoch > floor.saturating_add(MAX_EPOCH_JUMP) {
             return Err(ProtocolError::WrongEpoch {
-                expected: self.epoch().max(pending) + 1,
+                expected: floor.saturating_add(1),
                 got: epoch,
             });
         }
+        if let Phase::AwaitKeys { epoch: e, .. } = &self.phase {
+            if epoch == *e {
+                return Err(unexpected);
+            }
+        }
+        let bad = |r| invalid(Kind::EpochRequest, r);
+        if !m.body.members.windows(2).all(|w| w[0] < w[1])
+            || m.body.members.len() > self.group.size()
+            || m.body.members.iter().any(|&i| self.group.member_key(i).is_none())
+        {
+            return Err(bad("member list not sorted, too long or outside the roster"));
+        }
         if !m.body.members.contains(&self.me) {
-            return Err(invalid(Kind::EpochRequest, "we are not invited"));
+            return Err(bad("we are not invited"));
         }
         if m.body.members.iter().any(|i| self.convicted.contains(i)) {
-            return Err(invalid(Kind::EpochRequest, "invites a convicted member"));
+            return Err(bad("invites a convicted member"));
+        }
+        if self.last_case.is_some() && m.body.last_case != self.last_case {
+            return Err(bad("names another conclusion of our last blame case"));
         }
         let secret = loop {
             let mut wide = [0u8; 64];
@@ -547,14 +670,23 @@ impl Member {
         };
         let public = secret.public();
         self.abandon_attempt();
-        self.phase = Phase::AwaitKeys { epoch, secret };
+        self.phase = Phase::AwaitKeys {
+            epoch,
+            secret,
+            invited: m.body.members.clone(),
+        };
         let msg = self.sign(0, EpochKey { key: public });
         self.outbox.push_back(msg.into_frame());
         Ok(())
     }
 
     fn on_epoch_keys(&mut self, m: Signed<EpochKeys>) -> Result<(), ProtocolError> {
-        let Phase::AwaitKeys { epoch, secret } = &self.phase else {
+        let Phase::AwaitKeys {
+            epoch,
+            secret,
+            invited,
+        } = &self.phase
+        else {
             return Err(ProtocolError::Unexpected {
                 kind: Kind::EpochKeys,
                 phase: self.phase.name(),
@@ -568,12 +700,20 @@ impl Member {
             });
         }
         let bad = |r| invalid(Kind::EpochKeys, r);
+        if m.body.keys.len() > invited.len() {
+            return Err(bad("more keys than invited members"));
+        }
         let mut keys = BTreeMap::new();
         let mut seen = BTreeSet::new();
         for k in &m.body.keys {
             let Sender::Member(i) = k.header.sender else {
                 return Err(bad("key not from a member"));
             };
+            // Only members we saw invited, and none we convicted (a kept colluder would lower
+            // the anonymity floor of everyone else).
+            if !invited.contains(&i) || self.convicted.contains(&i) {
+                return Err(bad("key from a member not invited, or convicted"));
+            }
             let Some(pk) = self.group.member_key(i) else {
                 return Err(bad("key from outside the roster"));
             };
@@ -604,6 +744,12 @@ impl Member {
         if keys.len() < 2 {
             return Err(bad("fewer than two members"));
         }
+        // Durable before we act in the epoch: a restart never re-enters it.
+        if epoch > self.store.load_epoch() {
+            self.store
+                .store_epoch(epoch)
+                .map_err(ProtocolError::Persist)?;
+        }
         let Phase::AwaitKeys { secret, .. } = std::mem::replace(&mut self.phase, Phase::Ready)
         else {
             unreachable!("checked above")
@@ -612,6 +758,8 @@ impl Member {
         self.done = None;
         self.prev_evidence = None;
         self.case = None;
+        self.last_case = None;
+        self.concluded = None;
         let gid = *self.group.id();
         let mine = secret.public();
         let mut pairs = BTreeMap::new();
@@ -621,7 +769,7 @@ impl Member {
                 continue;
             }
             // Points were validated above, so `shared` cannot fail.
-            if let Some(k) = secret.shared(ek) {
+            if let Some(k) = secret.shared(ek).map(Zeroizing::new) {
                 pairs.insert(
                     j,
                     keys::pair_secret(&gid, epoch, (self.me, &mine), (j, ek), &k),
@@ -656,6 +804,7 @@ impl Member {
             });
         }
         self.check_epoch(m.header.epoch)?;
+        self.blame_open(Kind::Open)?;
         let round = m.header.round;
         if round <= self.hw || round > self.hw.saturating_add(MAX_ROUND_JUMP) {
             return Err(ProtocolError::BadRound {
@@ -672,6 +821,9 @@ impl Member {
         if !o.present.iter().all(|i| ep.keys.contains_key(i)) {
             return Err(bad("present member outside the epoch"));
         }
+        if o.present.iter().any(|i| self.convicted.contains(i)) {
+            return Err(bad("present set holds a convicted member"));
+        }
         if !o.present.contains(&self.me) {
             return Err(bad("we are not in the present set"));
         }
@@ -683,6 +835,9 @@ impl Member {
         }
         if o.last != self.last {
             return Err(bad("last completed round disagrees"));
+        }
+        if o.last_case != self.last_case {
+            return Err(bad("names another conclusion of the last blame case"));
         }
         let expected_alloc = self
             .alloc_src
@@ -787,7 +942,7 @@ impl Member {
         self.rng.fill_bytes(&mut z);
         let z = StreamKey::from_bytes(z);
         self.jam(&mut m, &open.body);
-        let plain = m.clone();
+        let plain = Zeroizing::new(m.clone());
         let mut c = m;
         let ep = self.ep.as_ref().expect("checked");
         let pairs = open.body.present.iter().filter_map(|j| ep.pairs.get(j));
@@ -911,9 +1066,7 @@ impl Member {
                     self.set_frag(r.purpose, FragState::Pending);
                 }
             }
-            Phase::AwaitKeys { epoch, secret } => {
-                self.phase = Phase::AwaitKeys { epoch, secret };
-            }
+            p @ Phase::AwaitKeys { .. } => self.phase = p,
             Phase::NoEpoch => self.phase = Phase::NoEpoch,
             Phase::Ready => {}
         }
@@ -1013,14 +1166,32 @@ impl Member {
             return Err(bad("wrong length"));
         }
         let relay = *self.group.relay_key();
+        // Only Opens some commitment binds, each once: at most |P| signature checks.
+        let bound: BTreeSet<Hash> = m
+            .body
+            .commit_set
+            .body
+            .commits
+            .iter()
+            .map(|c| c.body.open)
+            .collect();
+        if m.body.opens.len() > bound.len() {
+            return Err(bad("more Opens than the commitments bind"));
+        }
         let mut open_hashes = BTreeSet::new();
         for o in &m.body.opens {
             let h = o.digest();
+            if !bound.contains(&h) || open_hashes.contains(&h) {
+                return Err(bad("an Open no commitment binds, or twice"));
+            }
+            if o.header.round != a.round
+                || o.header.epoch != m.header.epoch
+                || o.header.group_id != m.header.group_id
+            {
+                return Err(bad("Open of another round"));
+            }
             if h != a.open_hash && !o.verify(&relay) {
                 return Err(ProtocolError::BadSignature(Kind::Open));
-            }
-            if o.header.round != a.round || o.header.epoch != m.header.epoch {
-                return Err(bad("Open of another round"));
             }
             open_hashes.insert(h);
         }
@@ -1038,8 +1209,25 @@ impl Member {
             unreachable!("checked above")
         };
         if equivocated {
-            self.events
-                .push_back(MemberEvent::RelayEquivocated { round, opens });
+            // Two relay-signed Opens for one round: the relay showed members different
+            // histories. Convict it from this Record alone; never unblind.
+            self.events.push_back(MemberEvent::RelayEquivocated {
+                round,
+                opens: opens.clone(),
+            });
+            if let Some(r) = a.reservation.take() {
+                self.set_frag(r.purpose, FragState::Pending);
+            }
+            if let Some(epoch_keys) = self.epoch_keys.clone() {
+                let case = Case {
+                    record: Some(m),
+                    ..Case::empty(self.group.to_data(), epoch_keys)
+                };
+                if let Ok(v) = blame::judge(&case) {
+                    self.conclude(case, v, None);
+                }
+            }
+            return Ok(());
         }
         if !complete {
             self.events.push_back(MemberEvent::RecordInvalid { round });
@@ -1050,6 +1238,9 @@ impl Member {
         }
         let digest = m.digest();
         a.record = Some((m, digest));
+        // From here on the relay can read our slot: the piece counts as sent in this round's
+        // present set, whatever happens next (withheld seeds, damage, a reconnect).
+        self.note_exposure(&a);
         let unblind = self.sign(round, Unblind { z: *a.z.expose() });
         self.outbox.push_back(unblind.into_frame());
         self.phase = Phase::Unblinding(a);
@@ -1156,12 +1347,18 @@ impl Member {
                     match slots::parse_slot(&layout, round, slot, bytes) {
                         SlotContent::Fragment(f) => {
                             filled += 1;
-                            if let Some(msg) = self.reasm.add(f) {
-                                self.events.push_back(MemberEvent::Delivered {
-                                    round,
-                                    slot,
-                                    message: msg,
-                                });
+                            match self.reasm.add(f) {
+                                Reassembled::Message(msg) => {
+                                    self.events.push_back(MemberEvent::Delivered {
+                                        round,
+                                        slot,
+                                        message: msg,
+                                    })
+                                }
+                                Reassembled::Spliced { msg_id } => self
+                                    .events
+                                    .push_back(MemberEvent::Spliced { round, msg_id }),
+                                Reassembled::Pending => {}
                             }
                         }
                         SlotContent::Trap => filled += 1,
@@ -1203,16 +1400,7 @@ impl Member {
                 if intact && a.held_back {
                     self.set_frag(own.purpose, FragState::Pending);
                 } else if intact {
-                    if let Purpose::Fragment { ticket, .. } = own.purpose {
-                        let present: BTreeSet<u32> = a.open.body.present.iter().copied().collect();
-                        if let Some(o) = self.queue.iter_mut().find(|o| o.ticket == ticket) {
-                            o.first_present.get_or_insert_with(|| present.clone());
-                            o.anonymity = Some(match &o.anonymity {
-                                Some(x) => x.intersection(&present).copied().collect(),
-                                None => present,
-                            });
-                        }
-                    }
+                    // (Its exposure entered R and A when our seed went out.)
                     self.set_frag(own.purpose, FragState::Done);
                 } else {
                     self.set_frag(own.purpose, FragState::Pending);
@@ -1224,7 +1412,7 @@ impl Member {
         }
         self.finish_sent(round);
         // 3. This round's cells allocate the next attempt.
-        let alloc = Allocation::from_output(&layout, round, &clear);
+        let alloc = Allocation::from_output(&layout, round, &clear, a.open.body.present.len());
         let mut mine = None;
         if let Some(r) = a.reservation.clone() {
             let won = !alloc.overflow && clear[layout.cell(r.cell)] == r.footprint;
@@ -1266,14 +1454,62 @@ impl Member {
         if let Some(prev) = self.done.take() {
             self.prev_evidence = Some((prev.record, prev.zset));
         }
+        let cell_check = self.alloc_src.as_ref().is_some_and(|s| s.alloc.cell_check);
         self.done = Some(Done {
             attempt: a,
             record,
             zset,
         });
         self.case = None;
+        self.last_case = None;
+        // Damage, or more non-zero cells than members: a case we saw. We accept no Open until
+        // the relay brings it to a verdict.
+        if !damage.is_empty() || cell_check {
+            if let Some(case) = self.base_case() {
+                self.case = Some(OpenCase {
+                    case,
+                    round,
+                    deadline: self.case_deadline(),
+                    accused: None,
+                });
+            }
+        }
         if let Some((alloc_round, slot, cell, gamma)) = accusation {
             self.accuse(round, rec_hash, alloc_round, slot, cell, gamma);
+        }
+    }
+
+    /// When the relay must have concluded a case opened now: its accusation, disclosure and
+    /// key-reveal windows, plus one commit window of slack.
+    fn case_deadline(&self) -> Time {
+        let p = self.group.params();
+        self.now.plus_millis(
+            p.reveal_ms
+                .saturating_mul(4)
+                .saturating_add(p.commit_ms)
+                .saturating_add(p.post_round_ms),
+        )
+    }
+
+    /// Our piece in this attempt becomes readable by the relay once our seed goes out: it
+    /// enters R (if first) and A, across epochs (docs/PROTOCOL.md §10).
+    fn note_exposure(&mut self, a: &Attempt) {
+        if a.held_back || a.slot_written.is_none() || !a.uses_alloc {
+            return;
+        }
+        let Some(own) = self.alloc_src.as_ref().and_then(|s| s.mine.as_ref()) else {
+            return;
+        };
+        let Purpose::Fragment { ticket, .. } = own.purpose else {
+            return;
+        };
+        let present: BTreeSet<u32> = a.open.body.present.iter().copied().collect();
+        if let Some(o) = self.queue.iter_mut().find(|o| o.ticket == ticket) {
+            o.first_present.get_or_insert_with(|| present.clone());
+            o.anonymity = Some(match &o.anonymity {
+                Some(x) => x.intersection(&present).copied().collect(),
+                None => present,
+            });
         }
     }
 
@@ -1304,7 +1540,11 @@ impl Member {
                 proof,
             },
         );
+        let digest = msg.digest();
         self.outbox.push_back(msg.into_frame());
+        if let Some(c) = self.case.as_mut() {
+            c.accused = Some(digest);
+        }
         self.events.push_back(MemberEvent::Accused { round, slot });
     }
 
@@ -1326,60 +1566,111 @@ impl Member {
         ))
     }
 
-    fn conclude(&mut self, case: Case) {
-        match blame::judge(&case) {
-            Ok(verdict) => {
-                match verdict.culprit {
-                    Some(Culprit::Member(i)) => {
-                        self.convicted.insert(i);
-                    }
-                    Some(Culprit::Relay) => self.relay_convicted = true,
-                    None => {}
-                }
-                self.case = None;
-                self.events.push_back(MemberEvent::Verdict {
-                    verdict,
-                    case: Box::new(case),
-                });
+    /// Acts on a verdict this member computed itself from `case`. `last` is the digest of the
+    /// message that concluded the case, which the next Open must name.
+    fn conclude(&mut self, case: Case, verdict: Verdict, last: Option<Hash>) {
+        match verdict.culprit {
+            Some(Culprit::Member(i)) => {
+                self.convicted.insert(i);
             }
-            Err(_) => self.case = Some(case),
+            Some(Culprit::Relay) => {
+                self.abandon_attempt();
+                self.relay_convicted = true;
+            }
+            None => {}
         }
+        if let Some(c) = &self.case {
+            self.concluded = Some(c.round);
+        }
+        self.case = None;
+        if last.is_some() {
+            self.last_case = last;
+        }
+        self.events.push_back(MemberEvent::Verdict {
+            verdict,
+            case: Box::new(case),
+        });
     }
 
     fn on_blame_start(&mut self, m: Signed<BlameStart>) -> Result<(), ProtocolError> {
         self.check_epoch(m.header.epoch)?;
         let bad = |r| invalid(Kind::BlameStart, r);
         let done = self.done.as_ref().ok_or(bad("no completed round"))?;
-        if m.header.round != done.attempt.round || m.body.record != done.record.digest() {
+        let round = done.attempt.round;
+        if m.header.round != round || m.body.record != done.record.digest() {
             return Err(bad("not our last completed round"));
         }
-        if self.case.is_some() {
-            return Err(bad("a case is already open"));
+        if self.concluded == Some(round) {
+            return Err(bad("the case of this round is closed"));
         }
-        let mut case = self.base_case().ok_or(bad("no epoch keys"))?;
-        case.start = Some(m.clone());
-        // A false accusation or a wrong position list is judged right away.
-        if blame::judge(&case).is_ok() {
-            self.conclude(case);
-            return Ok(());
+        if self.case.as_ref().is_some_and(|c| c.case.start.is_some()) {
+            return Err(bad("a BlameStart for this case was already received"));
         }
-        self.case = Some(case);
-        if self.faults.contains(&MemberFault::Refuse) {
-            return Ok(());
+        if self.case.is_none() {
+            // A case we did not see coming (no damage here): open it now.
+            let case = self.base_case().ok_or(bad("no epoch keys"))?;
+            self.case = Some(OpenCase {
+                case,
+                round,
+                deadline: self.case_deadline(),
+                accused: None,
+            });
         }
-        let done = self.done.as_ref().expect("checked above");
+        let Some(open) = self.case.as_mut() else {
+            return Err(bad("no case"));
+        };
+        open.case.start = Some(m.clone());
+        let accused = open.accused;
+        // The accusation we sent must be the one the relay names.
+        if let Some(ours) = accused {
+            if m.body.accusation.as_ref().map(|a| a.digest()) != Some(ours) {
+                self.fail_relay(format!(
+                    "the relay dropped our accusation in round {round}"
+                ));
+                return Err(bad("our accusation was dropped"));
+            }
+        }
+        let case = open.case.clone();
+        // Every check we cannot pass means "refuse": we disclose nothing.
+        match blame::assess(&case) {
+            Ok(Assessment::Verdict(v)) => {
+                let d = m.digest();
+                self.conclude(case, v, Some(d));
+                Ok(())
+            }
+            Ok(Assessment::Disclose(checked)) => {
+                if !self.faults.contains(&MemberFault::Refuse) {
+                    self.disclose(&checked)?;
+                }
+                Ok(())
+            }
+            Ok(Assessment::RevealKeys(_)) | Err(_) => {
+                self.fail_relay(format!(
+                    "the relay signed a blame start for round {round} that does not check out"
+                ));
+                Err(bad("does not check out"))
+            }
+        }
+    }
+
+    /// Discloses at positions this member recomputed itself (the token proves it).
+    fn disclose(&mut self, checked: &CheckedStart) -> Result<(), ProtocolError> {
+        let bad = |r| invalid(Kind::BlameStart, r);
+        let done = self.done.as_ref().ok_or(bad("no completed round"))?;
         let a = &done.attempt;
+        if checked.round() != a.round {
+            return Err(bad("not our last completed round"));
+        }
         let ep = self.ep.as_ref().ok_or(bad("no epoch"))?;
         let nonce = keys::pad_nonce(a.round, &a.view);
-        let accused_slot = m
-            .body
-            .accusation
-            .as_ref()
-            .filter(|acc| acc.header.sender == Sender::Member(self.me))
-            .map(|acc| acc.body.slot);
+        let accused_slot = checked
+            .accused()
+            .filter(|(i, _)| *i == self.me)
+            .map(|(_, s)| s);
         let mut bytes = Vec::new();
-        for &x in &m.body.positions {
-            if x as usize >= a.ciphertext.len() {
+        for &x in checked.positions() {
+            let xi = usize::try_from(x).map_err(|_| bad("position outside the vector"))?;
+            if xi >= a.ciphertext.len() {
                 return Err(bad("position outside the vector"));
             }
             let mut pads: Vec<(u32, u8)> = Vec::new();
@@ -1397,20 +1688,25 @@ impl Member {
                 let allowed = match (accused_slot, &a.slot_written) {
                     (Some(s), Some((ws, w))) if s == *ws => {
                         let r = self.layout.slot(s);
-                        if (r.start as u64..r.end as u64).contains(&x) {
-                            w[x as usize - r.start]
+                        if (r.start..r.end).contains(&xi) {
+                            w[xi - r.start]
                         } else {
                             0
                         }
                     }
-                    _ => 0,
+                    _ => match &a.reservation {
+                        Some(r) if checked.cell_check() && self.layout.cell(r.cell).contains(&xi) => {
+                            r.footprint[xi % 8]
+                        }
+                        _ => 0,
+                    },
                 };
-                let delta = a.plain[x as usize] ^ allowed;
+                let delta = a.plain[xi] ^ allowed;
                 if let Some(p) = pads.first_mut() {
                     p.1 ^= if delta == 0 { 0x01 } else { delta };
                 }
             }
-            let index = (x / merkle::CHUNK as u64) as u32;
+            let index = u32::try_from(x / merkle::CHUNK as u64).map_err(|_| bad("no chunk"))?;
             let proof = merkle::prove(&a.ciphertext, index).ok_or(bad("no chunk"))?;
             let range =
                 merkle::chunk_range(a.ciphertext.len() as u64, index).ok_or(bad("no chunk"))?;
@@ -1421,11 +1717,30 @@ impl Member {
                 proof,
             });
         }
+        // In a cell check (the allocation is void) we name the cell we wrote, with Γ proven.
+        let claim = match (&a.reservation, checked.cell_check()) {
+            (Some(r), true) if r.footprint != [0; 8] => {
+                let gid = *self.group.id();
+                let mut fresh = [0u8; 32];
+                self.rng.fill_bytes(&mut fresh);
+                let base = keys::footprint_base(&gid, ep.epoch, a.round);
+                let ctx = blame::accuse_context(&gid, ep.epoch, a.round, self.me);
+                let (_, proof) = dleq::prove(&ep.secret, &base, &ctx, &fresh);
+                Some(CellClaim {
+                    cell: r.cell,
+                    gamma: r.gamma,
+                    proof,
+                })
+            }
+            _ => None,
+        };
+        let round = a.round;
         let msg = self.sign(
-            a.round,
+            round,
             Disclose {
-                start: m.digest(),
+                start: checked.digest(),
                 bytes,
+                claim,
             },
         );
         self.outbox.push_back(msg.into_frame());
@@ -1435,72 +1750,104 @@ impl Member {
     fn on_disclosure_set(&mut self, m: Signed<DisclosureSet>) -> Result<(), ProtocolError> {
         self.check_epoch(m.header.epoch)?;
         let bad = |r| invalid(Kind::DisclosureSet, r);
-        let Some(mut case) = self.case.take() else {
+        let Some(open) = self.case.as_mut() else {
             return Err(bad("no case open"));
         };
-        if case.start.as_ref() != Some(&m.body.start) || case.disclosure.is_some() {
-            self.case = Some(case);
+        if open.case.start.as_ref() != Some(&m.body.start) || open.case.disclosure.is_some() {
             return Err(bad("answers another BlameStart"));
         }
-        let set_digest = m.digest();
-        let disputes = blame::disputes(&m.body);
+        let round = open.round;
+        let mut case = open.case.clone();
+        let digest = m.digest();
         case.disclosure = Some(m);
-        if disputes.is_empty() {
-            self.conclude(case);
-            return Ok(());
-        }
-        // Reveal K_ij for every disputed pair we belong to (a liar would rather not).
-        let reveal = !self.faults.contains(&MemberFault::Refuse)
-            && !self.faults.contains(&MemberFault::LiePads);
-        if let (true, Some(ep), Some(done)) = (reveal, &self.ep, &self.done) {
-            let gid = *self.group.id();
-            let round = done.attempt.round;
-            let mut out = Vec::new();
-            for &(i, j) in &disputes {
-                let other = match (i == self.me, j == self.me) {
-                    (true, _) => j,
-                    (_, true) => i,
-                    _ => continue,
-                };
-                let Some(eo) = ep.keys.get(&other).copied() else {
-                    continue;
-                };
-                let (Some(point), Some(shared)) = (eo.point(), ep.secret.shared(&eo)) else {
-                    continue;
-                };
-                let mut fresh = [0u8; 32];
-                self.rng.fill_bytes(&mut fresh);
-                let ctx = blame::reveal_context(&gid, ep.epoch, self.me, other);
-                let (y, proof) = dleq::prove(&ep.secret, &point, &ctx, &fresh);
-                debug_assert_eq!(y, shared);
-                out.push(KeyReveal {
-                    set: set_digest,
-                    other,
-                    shared,
-                    proof,
-                });
+        // Every disclosure's signature, case and sender is checked before anything acts on it.
+        match blame::assess(&case) {
+            Ok(Assessment::Verdict(v)) => {
+                self.conclude(case, v, Some(digest));
+                Ok(())
             }
-            for r in out {
-                let msg = self.sign(round, r);
-                self.outbox.push_back(msg.into_frame());
+            Ok(Assessment::RevealKeys(disputes)) => {
+                if let Some(o) = self.case.as_mut() {
+                    o.case = case;
+                }
+                let reveal = !self.faults.contains(&MemberFault::Refuse)
+                    && !self.faults.contains(&MemberFault::LiePads);
+                if reveal {
+                    self.reveal_keys(&disputes);
+                }
+                Ok(())
+            }
+            Ok(Assessment::Disclose(_)) | Err(_) => {
+                self.fail_relay(format!(
+                    "the relay signed a disclosure set for round {round} that does not check out"
+                ));
+                Err(bad("does not check out"))
             }
         }
-        self.case = Some(case);
-        Ok(())
+    }
+
+    /// Reveals `K_ij` for every pair in which the other member's own signed disclosure
+    /// contradicts ours (the token proves it was checked). That member knows `K_ij` already,
+    /// so a coalition learns nothing it did not have.
+    fn reveal_keys(&mut self, disputes: &Disputes) {
+        let (Some(ep), Some(done)) = (&self.ep, &self.done) else {
+            return;
+        };
+        let gid = *self.group.id();
+        let round = done.attempt.round;
+        let mut out = Vec::new();
+        for other in disputes.against(self.me) {
+            let Some(eo) = ep.keys.get(&other).copied() else {
+                continue;
+            };
+            let (Some(point), Some(shared)) = (eo.point(), ep.secret.shared(&eo)) else {
+                continue;
+            };
+            let shared = Zeroizing::new(shared);
+            let mut fresh = [0u8; 32];
+            self.rng.fill_bytes(&mut fresh);
+            let ctx = blame::reveal_context(&gid, ep.epoch, self.me, other);
+            let (y, proof) = dleq::prove(&ep.secret, &point, &ctx, &fresh);
+            debug_assert_eq!(y, *shared);
+            out.push(KeyReveal {
+                set: disputes.set_digest(),
+                other,
+                shared: *shared,
+                proof,
+            });
+        }
+        for r in out {
+            let msg = self.sign(round, r);
+            self.outbox.push_back(msg.into_frame());
+        }
     }
 
     fn on_reveal_set(&mut self, m: Signed<RevealSet>) -> Result<(), ProtocolError> {
         self.check_epoch(m.header.epoch)?;
-        let Some(mut case) = self.case.take() else {
+        let Some(open) = self.case.as_ref() else {
             return Err(invalid(Kind::RevealSet, "no case open"));
         };
-        if case.disclosure.as_ref().map(|d| d.digest()) != Some(m.body.set) {
-            self.case = Some(case);
+        if open.case.disclosure.as_ref().map(|d| d.digest()) != Some(m.body.set)
+            || open.case.reveals.is_some()
+        {
             return Err(invalid(Kind::RevealSet, "answers another DisclosureSet"));
         }
+        let round = open.round;
+        let mut case = open.case.clone();
+        let digest = m.digest();
         case.reveals = Some(m);
-        self.conclude(case);
-        Ok(())
+        match blame::judge(&case) {
+            Ok(v) => {
+                self.conclude(case, v, Some(digest));
+                Ok(())
+            }
+            Err(_) => {
+                self.fail_relay(format!(
+                    "the relay signed a key-reveal set for round {round} that does not check out"
+                ));
+                Err(invalid(Kind::RevealSet, "does not check out"))
+            }
+        }
     }
 
     fn on_evidence(&mut self, m: Signed<Evidence>) -> Result<(), ProtocolError> {
@@ -1511,8 +1858,11 @@ impl Member {
             .ok_or(invalid(Kind::Evidence, "no epoch"))?;
         let case = Case::of_equivocation(self.group.to_data(), epoch_keys, m.body.commits);
         match blame::judge(&case) {
-            Ok(_) => {
-                self.conclude(case);
+            Ok(v) => {
+                // Not a round's case: the Open chain does not name it.
+                let open = self.case.take();
+                self.conclude(case, v, None);
+                self.case = open;
                 Ok(())
             }
             Err(_) => Err(invalid(Kind::Evidence, "does not prove anything")),

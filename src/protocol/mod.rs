@@ -80,15 +80,23 @@ pub struct Transmit {
 /// *before* it signs, and refuses to commit if storing fails. Implementations must make the
 /// value durable (fsync) before returning `Ok`.
 pub trait HighWaterStore {
-    /// The stored value (0 if none).
+    /// The stored round (0 for a store created new).
     fn load(&self) -> u64;
     /// Stores `round`; must be durable on `Ok`.
     fn store(&mut self, round: u64) -> Result<(), String>;
+    /// The stored epoch: the highest epoch whose keys the member accepted (0 if none).
+    fn load_epoch(&self) -> u64 {
+        0
+    }
+    /// Stores `epoch` before the member acts in it; must be durable on `Ok`.
+    fn store_epoch(&mut self, _epoch: u64) -> Result<(), String> {
+        Ok(())
+    }
 }
 
-/// An in-memory [`HighWaterStore`] for tests and simulations.
+/// An in-memory [`HighWaterStore`] for tests and simulations: (round, epoch).
 #[derive(Default, Clone, Debug)]
-pub struct MemoryStore(pub u64);
+pub struct MemoryStore(pub u64, pub u64);
 
 impl HighWaterStore for MemoryStore {
     fn load(&self) -> u64 {
@@ -96,6 +104,13 @@ impl HighWaterStore for MemoryStore {
     }
     fn store(&mut self, round: u64) -> Result<(), String> {
         self.0 = round;
+        Ok(())
+    }
+    fn load_epoch(&self) -> u64 {
+        self.1
+    }
+    fn store_epoch(&mut self, epoch: u64) -> Result<(), String> {
+        self.1 = epoch;
         Ok(())
     }
 }

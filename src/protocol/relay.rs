@@ -9,7 +9,8 @@
 //! Invariant: no ciphertext `c_i` leaves the relay; only `⨁ c_i` does, and only once every
 //! reveal of the present set is in.
 
-use super::blame::{self, Case, Culprit, RoundView, Verdict};
+use super::blame::{self, Assessment, Case, Culprit, RoundView, Verdict};
+use super::member::{MAX_EPOCH_JUMP, MAX_ROUND_JUMP};
 use super::slots::{Allocation, Layout};
 use super::{MemberId, ProtocolError, Time, Transmit, invalid};
 use crate::adversary::RelayFault;
@@ -20,9 +21,35 @@ use crate::crypto::{Hash, ct_eq, merkle};
 use crate::params::Group;
 use crate::wire::{
     self, Abort, Accuse, BlameStart, Body, Commit, CommitSet, Disclose, DisclosureSet, EpochKey,
-    EpochKeys, EpochRequest, Evidence, KeyReveal, Open, Record, RevealSet, Sender, Signed, Unblind,
-    ZSet,
+    EpochKeys, EpochRequest, Evidence, Hello, KeyReveal, Open, Record, RevealSet, Sender, Signed,
+    Unblind, ZSet,
 };
+
+/// Completed rounds an epoch runs before the relay starts another to readmit members that
+/// came back (a member that reconnects over and over cannot restart the epoch every round).
+pub const REJOIN_MIN_ROUNDS: u64 = 8;
+/// Completed rounds a member excluded as unresponsive sits out the first time; doubled with
+/// every further exclusion (up to `2^12` times), so one member that withholds over and over
+/// costs the group one failed attempt per ever longer stretch of completed rounds.
+pub const BENCH_ROUNDS: u64 = 8;
+
+/// The value `v` that the most claims `c` accept (`c < v ≤ c + jump`), the largest on a tie:
+/// how a restarted relay resumes a counter from its members' word without letting one liar
+/// push it beyond every honest member's window.
+pub fn resume_value(claims: &[u64], jump: u64) -> Option<u64> {
+    let mut best: Option<(usize, u64)> = None;
+    for &c in claims {
+        let Some(v) = c.checked_add(1) else { continue };
+        let n = claims
+            .iter()
+            .filter(|&&d| d < v && v <= d.saturating_add(jump))
+            .count();
+        if best.is_none_or(|(bn, bv)| n > bn || (n == bn && v > bv)) {
+            best = Some((n, v));
+        }
+    }
+    best.map(|(_, v)| v)
+}
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -195,6 +222,25 @@ pub struct Relay {
     prev_done: Option<(Signed<Record>, Signed<ZSet>)>,
     /// The blame case in progress.
     case: Option<Case>,
+    /// Digest of the message that concluded the case of the last completed round, named by
+    /// the next Open or EpochRequest.
+    last_case: Option<Hash>,
+    /// No Open signed yet by this process: counters may still be resumed from Hellos.
+    fresh: bool,
+    /// Hellos received while fresh: member → (high-water, epoch, last case).
+    claims: BTreeMap<u32, (u64, u64, Option<Hash>)>,
+    /// The last round this process opened.
+    last_opened: u64,
+    /// Rounds completed by this process.
+    completed: u64,
+    /// `completed` when the current epoch started.
+    epoch_started: u64,
+    /// Times each member was excluded as unresponsive.
+    strikes: BTreeMap<u32, u32>,
+    /// Members sitting out until `completed` reaches the value.
+    benched: BTreeMap<u32, u64>,
+    /// A member asked (by Hello) for an epoch above this one.
+    epoch_floor: u64,
     phase: Phase,
     outbox: VecDeque<Transmit>,
     events: VecDeque<RelayEvent>,
@@ -236,6 +282,15 @@ impl Relay {
             done: None,
             prev_done: None,
             case: None,
+            last_case: None,
+            fresh: true,
+            claims: BTreeMap::new(),
+            last_opened: 0,
+            completed: 0,
+            epoch_started: 0,
+            strikes: BTreeMap::new(),
+            benched: BTreeMap::new(),
+            epoch_floor: 0,
             phase: Phase::Stopped,
             outbox: VecDeque::new(),
             events: VecDeque::new(),
@@ -244,7 +299,7 @@ impl Relay {
 
     /// Resumes the round counter after a restart: the next round is `round + 1`.
     pub fn resume_after(&mut self, round: u64) {
-        self.next_round = self.next_round.max(round + 1);
+        self.next_round = self.next_round.max(round.saturating_add(1));
     }
 
     /// Simulation only: members skip pads and blinding (see `Member::set_modeled_crypto`).
@@ -289,27 +344,60 @@ impl Relay {
                 return;
             }
         }
+        if self.benched.get(&member.0).is_some_and(|&t| t > self.completed) {
+            return;
+        }
         if self.absent.contains_key(&member.0) || !self.epoch_keys.contains_key(&member.0) {
             self.rejoin = true;
         }
     }
 
-    /// A member's Hello: resume above its round and epoch (after a relay restart the member's
-    /// counters are ahead of ours), then treat it as (re)connected.
-    fn handle_hello(&mut self, now: Time, from: MemberId, high_water: u64, epoch: u64) {
-        self.resume_after(high_water);
-        if self.halted {
+    /// A member's Hello. A relay that has opened nothing yet (it just started) resumes its
+    /// counters from what most members say ([`resume_value`]); a running relay lets one
+    /// member's word move them only within every honest member's window, and never restarts
+    /// an epoch for it (a rejoin waits for [`REJOIN_MIN_ROUNDS`]).
+    fn handle_hello(&mut self, now: Time, from: MemberId, hello: &Hello) {
+        if self.halted || self.convicted.contains(&from.0) {
             return;
         }
-        if epoch >= self.epoch && !self.convicted.contains(&from.0) {
-            // Our epoch counter is behind a member's: we restarted. Start a fresh epoch above it
-            // as soon as nothing is in flight.
-            self.epoch = epoch;
-            match self.phase {
-                Phase::Stopped | Phase::Keys { .. } | Phase::Idle { .. } => self.begin_epoch(now),
-                _ => self.rejoin = true,
+        if self.fresh {
+            self.claims
+                .insert(from.0, (hello.high_water, hello.epoch, hello.last_case));
+            let rounds: Vec<u64> = self.claims.values().map(|c| c.0).collect();
+            if let Some(v) = resume_value(&rounds, MAX_ROUND_JUMP) {
+                self.next_round = v.max(1);
             }
+            let epochs: Vec<u64> = self.claims.values().map(|c| c.1).collect();
+            let target = resume_value(&epochs, MAX_EPOCH_JUMP).unwrap_or(1);
+            let mut cases: BTreeMap<Hash, usize> = BTreeMap::new();
+            for h in self.claims.values().filter_map(|c| c.2) {
+                *cases.entry(h).or_default() += 1;
+            }
+            let case = cases
+                .iter()
+                .max_by_key(|(h, n)| (**n, std::cmp::Reverse(**h)))
+                .map(|(h, _)| *h);
+            let restart = target != self.epoch || case != self.last_case;
+            if restart && matches!(self.phase, Phase::Stopped | Phase::Keys { .. } | Phase::Idle { .. })
+            {
+                self.last_case = case;
+                self.epoch = target.saturating_sub(1);
+                self.begin_epoch(now);
+                return;
+            }
+            self.handle_connected(now, from);
             return;
+        }
+        if hello.high_water >= self.next_round
+            && hello.high_water < self.last_opened.saturating_add(MAX_ROUND_JUMP / 2)
+        {
+            self.resume_after(hello.high_water);
+        }
+        if hello.epoch >= self.epoch {
+            self.epoch_floor = self
+                .epoch_floor
+                .max(hello.epoch.min(self.epoch.saturating_add(MAX_EPOCH_JUMP / 2)));
+            self.rejoin = true;
         }
         self.handle_connected(now, from);
     }
@@ -351,7 +439,13 @@ impl Relay {
                 ..
             } => self.finish_keys(now, epoch, invited, keys),
             Phase::Idle { .. } => {
-                if self.rejoin {
+                let available = self
+                    .epoch_keys
+                    .keys()
+                    .filter(|i| !self.absent.contains_key(i))
+                    .count();
+                let ran = self.completed.saturating_sub(self.epoch_started);
+                if self.rejoin && (ran >= REJOIN_MIN_ROUNDS || available < 2) {
                     self.begin_epoch(now);
                 } else {
                     self.open_attempt(now);
@@ -424,6 +518,14 @@ impl Relay {
     }
 
     fn exclude(&mut self, m: u32, reason: Absence, round: u64) {
+        if reason == Absence::Unresponsive && self.absent.get(&m) != Some(&Absence::Unresponsive)
+        {
+            let k = self.strikes.entry(m).or_default();
+            let shift = (*k).min(12);
+            *k = k.saturating_add(1);
+            self.benched
+                .insert(m, self.completed.saturating_add(BENCH_ROUNDS << shift));
+        }
         if self.absent.insert(m, reason).is_none() {
             self.events.push_back(RelayEvent::Excluded {
                 member: m,
@@ -434,16 +536,30 @@ impl Relay {
     }
 
     fn begin_epoch(&mut self, now: Time) {
-        self.epoch += 1;
+        let Some(epoch) = self.epoch.max(self.epoch_floor).checked_add(1) else {
+            // The epoch counter is exhausted: nothing more can be signed safely.
+            self.halted = true;
+            self.phase = Phase::Stopped;
+            return;
+        };
+        self.epoch = epoch;
         self.rejoin = false;
-        let invited: Vec<u32> = (0..self.group.size() as u32)
+        let eligible: Vec<u32> = (0..self.group.size() as u32)
             .filter(|i| !self.convicted.contains(i))
             .collect();
+        let rested: Vec<u32> = eligible
+            .iter()
+            .copied()
+            .filter(|i| self.benched.get(i).is_none_or(|&t| t <= self.completed))
+            .collect();
+        // Members excluded as unresponsive sit out a while, unless too few would be left.
+        let invited = if rested.len() >= 2 { rested } else { eligible };
         self.absent.clear();
         let req = self.sign(
             0,
             EpochRequest {
                 members: invited.clone(),
+                last_case: self.last_case,
             },
         );
         let frame: Arc<[u8]> = req.into_frame().into();
@@ -498,6 +614,8 @@ impl Relay {
         self.done = None;
         self.prev_done = None;
         self.case = None;
+        self.last_case = None;
+        self.epoch_started = self.completed;
         let members: Vec<u32> = keys.keys().copied().collect();
         let msg = self.sign(
             0,
@@ -530,7 +648,15 @@ impl Relay {
             return;
         }
         let round = self.next_round;
-        self.next_round += 1;
+        let Some(next) = round.checked_add(1) else {
+            self.halted = true;
+            self.phase = Phase::Stopped;
+            return;
+        };
+        self.next_round = next;
+        self.fresh = false;
+        self.claims.clear();
+        self.last_opened = round;
         let alloc = self
             .alloc_src
             .as_ref()
@@ -544,6 +670,7 @@ impl Relay {
             alloc,
             voids: Vec::new(),
             commit_ms,
+            last_case: self.last_case,
         };
         let open = self.sign(round, body.clone());
         let open_hash = open.digest();
@@ -760,7 +887,7 @@ impl Relay {
                 if !m.verify(&pk) {
                     return Err(ProtocolError::BadSignature(kind));
                 }
-                self.handle_hello(now, from, m.body.high_water, m.body.epoch);
+                self.handle_hello(now, from, &m.body);
                 Ok(())
             }
             Body::Accuse(b) => {
@@ -1041,7 +1168,8 @@ impl Relay {
             _ => BTreeSet::new(),
         };
         let damage = blame::damaged(&layout, att.round, &clear, &used);
-        let alloc = Allocation::from_output(&layout, att.round, &clear);
+        let alloc = Allocation::from_output(&layout, att.round, &clear, att.present.len());
+        let cell_check = alloc.cell_check;
         self.alloc_src =
             (!alloc.overflow).then(|| (att.round, att.record_hash, att.present.clone()));
         self.alloc_map = Some(alloc);
@@ -1050,22 +1178,27 @@ impl Relay {
             self.done = Some((rec, zset));
         }
         self.case = None;
+        self.last_case = None;
+        self.completed = self.completed.saturating_add(1);
         self.events.push_back(RelayEvent::Completed {
             round: att.round,
             present: att.present.clone(),
         });
+        // Members that see damage or a cell-check trigger accept no Open until a BlameStart
+        // (and what follows) concludes the case, so one is always sent.
         match damage.first() {
-            None => {
-                self.phase = Phase::Idle {
-                    at: now.plus_millis(self.group.params().post_round_ms),
-                }
-            }
             Some(d) if d.allocated => {
                 self.phase = Phase::Accusing {
                     deadline: now.plus_millis(self.group.params().reveal_ms),
                 }
             }
             Some(_) => self.start_blame(now, None),
+            None if cell_check => self.start_blame(now, None),
+            None => {
+                self.phase = Phase::Idle {
+                    at: now.plus_millis(self.group.params().post_round_ms),
+                }
+            }
         }
     }
 
@@ -1101,9 +1234,6 @@ impl Relay {
         };
         let accused = accusation.as_ref().and_then(|a| rv.check_accusation(a));
         let positions = rv.positions(accused.map(|a| a.1));
-        if accusation.is_none() && positions.is_empty() {
-            return self.idle(now);
-        }
         let present = rv.open.body.present.clone();
         let start = self.sign(
             rv.round,
@@ -1115,9 +1245,13 @@ impl Relay {
         );
         self.send(&present, start.clone().into_frame());
         case.start = Some(start.clone());
-        if blame::judge(&case).is_ok() {
-            // Judged without disclosure (a false accusation).
-            return self.apply(now, case);
+        match blame::assess(&case) {
+            Ok(Assessment::Disclose(_)) => {}
+            Ok(Assessment::Verdict(v)) => {
+                // Judged without disclosure (nothing to check, or a false accusation).
+                return self.apply(now, case, v, start.digest());
+            }
+            _ => return self.idle(now),
         }
         self.case = Some(case);
         self.phase = Phase::Disclosing {
@@ -1156,12 +1290,14 @@ impl Relay {
             },
         );
         self.send(&present, set.clone().into_frame());
-        let disputes = blame::disputes(&set.body);
         case.disclosure = Some(set.clone());
-        if disputes.is_empty() {
-            return self.apply(now, case);
-        }
+        let disputes = match blame::assess(&case) {
+            Ok(Assessment::Verdict(v)) => return self.apply(now, case, v, set.digest()),
+            Ok(Assessment::RevealKeys(d)) => d,
+            _ => return self.idle(now),
+        };
         let expected = disputes
+            .pairs()
             .iter()
             .flat_map(|&(i, j)| [(i, j), (j, i)])
             .collect();
@@ -1203,18 +1339,19 @@ impl Relay {
             .into_iter()
             .collect();
         self.send(&present, msg.clone().into_frame());
+        let digest = msg.digest();
         case.reveals = Some(msg);
-        self.apply(now, case);
+        match blame::judge(&case) {
+            Ok(v) => self.apply(now, case, v, digest),
+            Err(_) => self.idle(now),
+        }
     }
 
     /// Acts on a case's verdict: a convicted member is removed by a new epoch; silent members
     /// are excluded as unresponsive; a convicted relay (this very relay, if it misbehaved)
     /// stops.
-    fn apply(&mut self, now: Time, case: Case) {
-        let verdict = match blame::judge(&case) {
-            Ok(v) => v,
-            Err(_) => return self.idle(now),
-        };
+    fn apply(&mut self, now: Time, case: Case, verdict: Verdict, last: Hash) {
+        self.last_case = Some(last);
         let round = verdict.round;
         for &m in &verdict.unresponsive {
             self.exclude(m, Absence::Unresponsive, round);

@@ -72,35 +72,49 @@ pub fn output_digest(round: u64, cleartext: &[u8]) -> Hash {
 pub struct Allocation {
     /// cell → slot.
     pub by_cell: BTreeMap<u32, u32>,
-    /// More non-zero cells than slots: the public trigger for a full cell check. The
-    /// allocation is void.
+    /// The allocation is void: more non-zero cells than slots, or than members present in the
+    /// round that wrote the cells (the public trigger for a cell check, docs/PROTOCOL.md §8.3).
     pub overflow: bool,
+    /// Non-zero cells, ascending.
+    pub nonzero: Vec<u32>,
+    /// More non-zero cells than present members: someone wrote garbage or twice. The
+    /// allocation is void and the round's cells are checked.
+    pub cell_check: bool,
 }
 
 impl Allocation {
-    /// Allocation from a completed round's cleartext: non-zero cells, ordered by
-    /// `H("dcnet/v1/alloc-order"; output_digest, u32le cell)` (ties by cell index), get slots
-    /// 0, 1, … in that order.
-    pub fn from_output(layout: &Layout, round: u64, cleartext: &[u8]) -> Allocation {
+    /// Allocation from a completed round's cleartext, `present` being the size of that round's
+    /// present set: non-zero cells, ordered by `H("dcnet/v1/alloc-order"; output_digest, u32le
+    /// cell)` (ties by cell index), get slots 0, 1, … in that order. Void (`overflow`) when there
+    /// are more non-zero cells than `min(slots, present)`.
+    pub fn from_output(layout: &Layout, round: u64, cleartext: &[u8], present: usize) -> Allocation {
         let out = output_digest(round, cleartext);
-        let mut nonzero: Vec<(Hash, u32)> = (0..layout.cells)
+        let nonzero: Vec<u32> = (0..layout.cells)
             .filter(|&c| cleartext[layout.cell(c)].iter().any(|&b| b != 0))
-            .map(|c| (hash(tags::ALLOC_ORDER, &[&out, &c.to_le_bytes()]), c))
             .collect();
-        if nonzero.len() > layout.slots as usize {
+        let cell_check = nonzero.len() > present;
+        if nonzero.len() > (layout.slots as usize).min(present) {
             return Allocation {
                 by_cell: BTreeMap::new(),
                 overflow: true,
+                nonzero,
+                cell_check,
             };
         }
-        nonzero.sort();
+        let mut order: Vec<(Hash, u32)> = nonzero
+            .iter()
+            .map(|&c| (hash(tags::ALLOC_ORDER, &[&out, &c.to_le_bytes()]), c))
+            .collect();
+        order.sort();
         Allocation {
-            by_cell: nonzero
+            by_cell: order
                 .into_iter()
                 .enumerate()
                 .map(|(s, (_, c))| (c, s as u32))
                 .collect(),
             overflow: false,
+            nonzero,
+            cell_check,
         }
     }
     /// Allocated slots.
@@ -122,11 +136,22 @@ fn seal(round: u64, slot: u32, mut body: Vec<u8>) -> Vec<u8> {
     body
 }
 
+/// `H("dcnet/v1/message-digest"; msg_id, message)[..16]`: binds every fragment of a message to
+/// the whole message, so a fragment spliced in by another slot owner is detected on reassembly.
+pub fn message_digest(msg_id: &[u8; 8], message: &[u8]) -> [u8; 16] {
+    let h = hash(tags::MESSAGE_DIGEST, &[msg_id, message]);
+    let mut d = [0u8; 16];
+    d.copy_from_slice(&h[..16]);
+    d
+}
+
 /// One fragment of a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fragment {
     /// Random message id (links the fragments of one message, never a sender).
     pub msg_id: [u8; 8],
+    /// [`message_digest`] of the whole message.
+    pub digest: [u8; 16],
     /// Index of this fragment.
     pub index: u16,
     /// Number of fragments.
@@ -140,6 +165,7 @@ pub fn frame_fragment(layout: &Layout, round: u64, slot: u32, f: &Fragment) -> V
     let mut body = Vec::with_capacity(layout.slot_bytes as usize);
     body.push(KIND_FRAGMENT);
     body.extend_from_slice(&f.msg_id);
+    body.extend_from_slice(&f.digest);
     body.extend_from_slice(&f.index.to_le_bytes());
     body.extend_from_slice(&f.count.to_le_bytes());
     body.extend_from_slice(&(f.payload.len() as u16).to_le_bytes());
@@ -188,17 +214,19 @@ pub fn parse_slot(layout: &Layout, round: u64, slot: u32, bytes: &[u8]) -> SlotC
         KIND_TRAP => SlotContent::Trap,
         KIND_FRAGMENT => {
             let msg_id: [u8; 8] = body[1..9].try_into().unwrap_or([0; 8]);
-            let index = u16::from_le_bytes([body[9], body[10]]);
-            let count = u16::from_le_bytes([body[11], body[12]]);
-            let len = u16::from_le_bytes([body[13], body[14]]) as usize;
+            let digest: [u8; 16] = body[9..25].try_into().unwrap_or([0; 16]);
+            let index = u16::from_le_bytes([body[25], body[26]]);
+            let count = u16::from_le_bytes([body[27], body[28]]);
+            let len = u16::from_le_bytes([body[29], body[30]]) as usize;
             if len > layout.capacity() || count == 0 || index >= count {
                 return SlotContent::Damaged;
             }
             SlotContent::Fragment(Fragment {
                 msg_id,
+                digest,
                 index,
                 count,
-                payload: body[15..15 + len].to_vec(),
+                payload: body[31..31 + len].to_vec(),
             })
         }
         _ => SlotContent::Damaged,
@@ -214,11 +242,13 @@ pub fn fragment(msg: &[u8], capacity: usize, msg_id: [u8; 8]) -> Vec<Fragment> {
         msg.chunks(capacity).collect()
     };
     let count = chunks.len() as u16;
+    let digest = message_digest(&msg_id, msg);
     chunks
         .into_iter()
         .enumerate()
         .map(|(i, c)| Fragment {
             msg_id,
+            digest,
             index: i as u16,
             count,
             payload: c.to_vec(),
@@ -226,18 +256,43 @@ pub fn fragment(msg: &[u8], capacity: usize, msg_id: [u8; 8]) -> Vec<Fragment> {
         .collect()
 }
 
-/// Fragments received so far for one message: (fragment count, index → payload).
-type Partial = (u16, BTreeMap<u16, Vec<u8>>);
+/// Candidates kept per fragment index: the first payload seen and at most this many others
+/// (a splicer's fragment arriving first cannot push the real one out).
+pub const MAX_CANDIDATES: usize = 3;
+/// Most candidate combinations tried when a message completes.
+const MAX_COMBINATIONS: usize = 64;
 
-/// Reassembles fragments into messages; each message is returned once.
+/// Fragments received so far for one message: (fragment count, index → candidate payloads,
+/// whether a failed completion was already reported).
+type Partial = (u16, BTreeMap<u16, Vec<Vec<u8>>>, bool);
+
+/// What [`Reassembly::add`] concluded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reassembled {
+    /// Nothing complete yet.
+    Pending,
+    /// A message whose fragments match its digest.
+    Message(Vec<u8>),
+    /// Every fragment index is present but no combination of the candidates matches the
+    /// message digest: fragments were spliced in (or forged). Nothing is delivered.
+    Spliced {
+        /// The message id.
+        msg_id: [u8; 8],
+    },
+}
+
+/// Reassembles fragments into messages; each message is returned once, and only if it
+/// matches the digest every fragment carries.
 ///
 /// Memory is bounded: at most `max_partial` incomplete messages (the oldest is dropped when
-/// full) and a window of `max_done` delivered ids for de-duplication.
+/// full), [`MAX_CANDIDATES`] payloads per fragment index, and a window of `max_done`
+/// delivered ids for de-duplication. Messages are keyed by (id, digest), so fragments that
+/// copy an id but not the digest never mix with the real ones.
 pub struct Reassembly {
-    partial: BTreeMap<[u8; 8], Partial>,
-    order: VecDeque<[u8; 8]>,
-    done: BTreeSet<[u8; 8]>,
-    done_order: VecDeque<[u8; 8]>,
+    partial: BTreeMap<([u8; 8], [u8; 16]), Partial>,
+    order: VecDeque<([u8; 8], [u8; 16])>,
+    done: BTreeSet<([u8; 8], [u8; 16])>,
+    done_order: VecDeque<([u8; 8], [u8; 16])>,
     max_partial: usize,
     max_done: usize,
     max_fragments: u16,
@@ -257,38 +312,86 @@ impl Reassembly {
         }
     }
 
-    /// Adds a fragment; returns the message if it is now complete.
-    pub fn add(&mut self, f: Fragment) -> Option<Vec<u8>> {
-        if self.done.contains(&f.msg_id) || f.count > self.max_fragments {
-            return None;
+    /// Adds a fragment; returns the message if it is now complete and intact.
+    pub fn add(&mut self, f: Fragment) -> Reassembled {
+        let key = (f.msg_id, f.digest);
+        if self.done.contains(&key) || f.count > self.max_fragments {
+            return Reassembled::Pending;
         }
-        if !self.partial.contains_key(&f.msg_id) {
+        if !self.partial.contains_key(&key) {
             if self.partial.len() >= self.max_partial {
                 if let Some(old) = self.order.pop_front() {
                     self.partial.remove(&old);
                 }
             }
-            self.order.push_back(f.msg_id);
-            self.partial.insert(f.msg_id, (f.count, BTreeMap::new()));
+            self.order.push_back(key);
+            self.partial.insert(key, (f.count, BTreeMap::new(), false));
         }
-        let entry = self.partial.get_mut(&f.msg_id)?;
+        let Some(entry) = self.partial.get_mut(&key) else {
+            return Reassembled::Pending;
+        };
         if entry.0 != f.count {
-            return None;
+            return Reassembled::Pending;
         }
-        entry.1.entry(f.index).or_insert(f.payload);
+        let cands = entry.1.entry(f.index).or_default();
+        if cands.contains(&f.payload) || cands.len() > MAX_CANDIDATES {
+            return Reassembled::Pending;
+        }
+        cands.push(f.payload);
         if entry.1.len() < entry.0 as usize {
-            return None;
+            return Reassembled::Pending;
         }
-        let (_, frags) = self.partial.remove(&f.msg_id)?;
-        self.order.retain(|id| *id != f.msg_id);
-        self.done.insert(f.msg_id);
-        self.done_order.push_back(f.msg_id);
+        // Try the combinations, the first-seen candidates first.
+        let lists: Vec<&Vec<Vec<u8>>> = entry.1.values().collect();
+        let mut pick = vec![0usize; lists.len()];
+        let mut found = None;
+        for _ in 0..MAX_COMBINATIONS {
+            let msg: Vec<u8> = lists
+                .iter()
+                .zip(&pick)
+                .flat_map(|(c, &k)| c[k].iter().copied())
+                .collect();
+            if crate::crypto::ct_eq(&message_digest(&key.0, &msg), &key.1) {
+                found = Some(msg);
+                break;
+            }
+            // Next combination (odometer); stop when all are tried.
+            let mut i = 0;
+            loop {
+                if i == pick.len() {
+                    break;
+                }
+                pick[i] += 1;
+                if pick[i] < lists[i].len() {
+                    break;
+                }
+                pick[i] = 0;
+                i += 1;
+            }
+            if i == pick.len() {
+                break;
+            }
+        }
+        let Some(msg) = found else {
+            // Keep waiting for another candidate only while there is room for one.
+            let first = !entry.2;
+            entry.2 = true;
+            return if first {
+                Reassembled::Spliced { msg_id: key.0 }
+            } else {
+                Reassembled::Pending
+            };
+        };
+        self.partial.remove(&key);
+        self.order.retain(|k| *k != key);
+        self.done.insert(key);
+        self.done_order.push_back(key);
         if self.done_order.len() > self.max_done {
             if let Some(old) = self.done_order.pop_front() {
                 self.done.remove(&old);
             }
         }
-        Some(frags.into_values().flatten().collect())
+        Reassembled::Message(msg)
     }
 }
 
@@ -309,6 +412,7 @@ mod tests {
         let l = layout();
         let f = Fragment {
             msg_id: [1; 8],
+            digest: [7; 16],
             index: 0,
             count: 2,
             payload: b"hello".to_vec(),
@@ -338,13 +442,13 @@ mod tests {
         let frags = fragment(&msg, 53, [2; 8]);
         assert_eq!(frags.len(), 19);
         let mut r = Reassembly::new(4, 16, 100);
-        let mut out = None;
+        let mut out = Reassembled::Pending;
         for f in frags.iter().rev() {
-            assert!(out.is_none());
+            assert_eq!(out, Reassembled::Pending);
             out = r.add(f.clone());
         }
-        assert_eq!(out.unwrap(), msg);
-        assert!(r.add(frags[0].clone()).is_none(), "delivered once");
+        assert_eq!(out, Reassembled::Message(msg));
+        assert_eq!(r.add(frags[0].clone()), Reassembled::Pending, "delivered once");
         assert_eq!(fragment(b"", 53, [3; 8]).len(), 1);
     }
 
@@ -354,13 +458,43 @@ mod tests {
         let mut v = vec![0u8; l.len()];
         v[l.cell(1)].copy_from_slice(&[1; 8]);
         v[l.cell(3)].copy_from_slice(&[2; 8]);
-        let a = Allocation::from_output(&l, 5, &v);
+        let a = Allocation::from_output(&l, 5, &v, 3);
         assert!(!a.overflow);
+        assert!(!a.cell_check);
         assert_eq!(a.by_cell.len(), 2);
         assert_eq!(a.slots(), [0, 1].into_iter().collect());
         for c in 0..4 {
             v[l.cell(c)].copy_from_slice(&[3; 8]);
         }
-        assert!(Allocation::from_output(&l, 5, &v).overflow);
+        let a = Allocation::from_output(&l, 5, &v, 3);
+        assert!(a.overflow && a.cell_check, "4 non-zero cells, 3 slots, 3 present");
+        // More non-zero cells than present members voids the allocation even with room.
+        v[l.cell(0)] .copy_from_slice(&[0; 8]);
+        let a = Allocation::from_output(&l, 5, &v, 2);
+        assert!(a.overflow && a.cell_check && a.by_cell.is_empty());
+    }
+
+    #[test]
+    fn spliced_fragment_is_detected_and_the_real_one_still_delivered() {
+        // Finding 7 (issue 8): another slot owner copies msg_id and digest from fragment 0 and
+        // writes its own fragment 1 first.
+        let msg = b"transfer 10 to alice, today".to_vec();
+        let frags = fragment(&msg, 16, [9; 8]);
+        assert_eq!(frags.len(), 2);
+        let mut forged = frags[1].clone();
+        forged.payload = b"o mallory!!".to_vec();
+        let mut r = Reassembly::new(4, 16, 100);
+        assert_eq!(r.add(frags[0].clone()), Reassembled::Pending);
+        assert_eq!(
+            r.add(forged.clone()),
+            Reassembled::Spliced { msg_id: [9; 8] },
+            "the forged completion is detected, never delivered"
+        );
+        assert_eq!(r.add(frags[1].clone()), Reassembled::Message(msg));
+        // A forgery alone never delivers anything.
+        let mut r = Reassembly::new(4, 16, 100);
+        assert_eq!(r.add(frags[0].clone()), Reassembled::Pending);
+        assert_eq!(r.add(forged.clone()), Reassembled::Spliced { msg_id: [9; 8] });
+        assert_eq!(r.add(forged), Reassembled::Pending, "reported once");
     }
 }

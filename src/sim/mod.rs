@@ -336,7 +336,7 @@ impl Network {
             MemberId(i as u32),
             IdentityKey::from_secret_bytes(&self.member_secrets[i]),
             derive_seed(self.master_seed, "member-restart", self.restarts),
-            Box::new(MemoryStore(high_water)),
+            Box::new(MemoryStore(high_water, 0)),
         )
         .expect("same key as before");
         m.set_modeled_crypto(self.modeled);
@@ -426,7 +426,18 @@ impl Network {
     /// Delivers the next frame or fires the next timer. Returns `false` when nothing is left.
     pub fn step(&mut self) -> bool {
         let next_frame = self.queue.peek().map(|Reverse((t, _, _))| *t);
-        let next_timer = self.relay.poll_timeout();
+        // The relay's deadlines, and members' (a blame case the relay must conclude).
+        let member_timer = self
+            .members
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| Some((m.as_ref()?.poll_timeout()?, i)))
+            .min();
+        let relay_timer = self.relay.poll_timeout();
+        let next_timer = match (relay_timer, member_timer) {
+            (Some(r), Some((m, _))) => Some(r.min(m)),
+            (r, m) => r.or(m.map(|x| x.0)),
+        };
         let frame_first = match (next_frame, next_timer) {
             (None, None) => return false,
             (Some(f), Some(t)) => f <= t,
@@ -444,7 +455,14 @@ impl Network {
             self.now = self.now.max(t);
             self.trace.update(b"T");
             self.trace.update(self.now.as_micros().to_le_bytes());
-            self.relay.handle_timeout(self.now);
+            match member_timer {
+                Some((mt, i)) if relay_timer.is_none_or(|r| mt < r) => {
+                    if let Some(m) = self.members[i].as_mut() {
+                        m.handle_timeout(self.now);
+                    }
+                }
+                _ => self.relay.handle_timeout(self.now),
+            }
         }
         self.flush();
         true
