@@ -11,6 +11,8 @@ pub const MAX_MEMBERS: usize = 1024;
 /// Bytes of slot framing: a 1-byte kind, 8-byte message id, 16-byte message digest, u16 fragment index, u16 fragment
 /// count, u16 payload length, and the 32-byte slot hash.
 pub const SLOT_OVERHEAD: u32 = 1 + 8 + 16 + 2 + 2 + 2 + 32;
+/// Longest group name, in bytes.
+pub const MAX_GROUP_NAME: usize = 256;
 /// `tolerance` value that resolves to `N − max(2, ⌈N/2⌉)`.
 pub const AUTO_TOLERANCE: u32 = u32::MAX;
 /// Smallest slot.
@@ -111,6 +113,10 @@ pub enum ConfigError {
     /// The relay key is also a member key.
     #[error("the relay key must differ from every member key")]
     RelayIsMember,
+    /// A group name that is empty or longer than [`MAX_GROUP_NAME`] bytes (its length is a
+    /// u16 prefix in the `group_id` encoding, which must stay injective).
+    #[error("the group name must be 1..={MAX_GROUP_NAME} bytes, got {0}")]
+    BadGroupName(usize),
 }
 
 impl RoundParams {
@@ -241,6 +247,9 @@ impl Group {
         relay: PublicKey,
         params: RoundParams,
     ) -> Result<Group, ConfigError> {
+        if name.is_empty() || name.len() > MAX_GROUP_NAME {
+            return Err(ConfigError::BadGroupName(name.len()));
+        }
         let params = params.resolved(members.len());
         params.validate(members.len())?;
         let mut keys = BTreeSet::new();
@@ -414,5 +423,29 @@ mod tests {
         let c = Group::new("g", roster(3), relay, p).unwrap();
         assert_ne!(a.id(), b.id());
         assert_ne!(a.id(), c.id());
+    }
+
+    #[test]
+    fn group_name_is_1_to_256_bytes() {
+        let relay = IdentityKey::from_secret_bytes(&[200; 32]).public();
+        let p = RoundParams::default();
+        assert_eq!(
+            Group::new("", roster(3), relay, p.clone()).unwrap_err(),
+            ConfigError::BadGroupName(0)
+        );
+        let long = "n".repeat(MAX_GROUP_NAME + 1);
+        assert_eq!(
+            Group::new(&long, roster(3), relay, p.clone()).unwrap_err(),
+            ConfigError::BadGroupName(MAX_GROUP_NAME + 1)
+        );
+        // Past 65,535 bytes the u16 length prefix would wrap: refused long before that.
+        let huge = "n".repeat(65_536 + 1);
+        assert!(Group::new(&huge, roster(3), relay, p.clone()).is_err());
+        let max = "n".repeat(MAX_GROUP_NAME);
+        assert!(Group::new(&max, roster(3), relay, p.clone()).is_ok());
+        // from_data (evidence bundles) goes through the same check.
+        let mut d = Group::new("g", roster(3), relay, p).unwrap().to_data();
+        d.name = long;
+        assert!(Group::from_data(&d).is_err());
     }
 }
