@@ -1,6 +1,7 @@
 //! Files a real group needs: secret key files and the human-readable TOML group file.
 //!
-//! Key file (mode 0600): two lines, `dcnet-secret-key-v1` and 64 hex digits.
+//! Key file (mode 0600; on Unix a key file readable or writable by group or others is refused):
+//! two lines, `dcnet-secret-key-v1` and 64 hex digits.
 //!
 //! Group file:
 //!
@@ -96,9 +97,25 @@ pub fn write_new_key(path: &Path) -> Result<PublicKey, FileError> {
     Ok(key.public())
 }
 
-/// Reads a key file.
+/// Reads a key file. On Unix a file that grants any permission to its group or to others
+/// (`mode & 0o077 != 0`) is refused: a secret key others can read is no longer secret.
 pub fn read_key(path: &Path) -> Result<IdentityKey, FileError> {
     let meta = std::fs::metadata(path).map_err(|e| io(path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(invalid(
+                path,
+                format!(
+                    "secret key file has mode {mode:04o}, so other users may read it; \
+                     run `chmod 600 {}` (and consider the key exposed if others had access)",
+                    path.display()
+                ),
+            ));
+        }
+    }
     if meta.len() > 4096 {
         return Err(invalid(path, "too large for a key file"));
     }
@@ -359,6 +376,33 @@ mod tests {
         }
         std::fs::write(&p, "garbage").unwrap();
         assert!(read_key(&p).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn key_files_readable_by_others_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("dcnet-keymode-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let p = dir.join("k");
+        let _ = std::fs::remove_file(&p);
+        let public = write_new_key(&p).unwrap();
+        for mode in [0o644, 0o640, 0o604, 0o660, 0o601] {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = match read_key(&p) {
+                Ok(_) => panic!("mode {mode:o} accepted"),
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                e.contains(&format!("chmod 600 {}", p.display())),
+                "{mode:o}: {e}"
+            );
+        }
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(read_key(&p).unwrap().public(), public);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400)).unwrap();
+        assert_eq!(read_key(&p).unwrap().public(), public);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
