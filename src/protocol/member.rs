@@ -658,7 +658,12 @@ impl Member {
         if m.body.members.iter().any(|i| self.convicted.contains(i)) {
             return Err(bad("invites a convicted member"));
         }
-        if self.last_case.is_some() && m.body.last_case != self.last_case {
+        // The request that ends our epoch must name how our last case ended. (A member that
+        // missed epochs since cannot know what ended the one before this request.)
+        if self.last_case.is_some()
+            && epoch == self.epoch().saturating_add(1)
+            && m.body.last_case != self.last_case
+        {
             return Err(bad("names another conclusion of our last blame case"));
         }
         let secret = loop {
@@ -1586,10 +1591,14 @@ impl Member {
         if last.is_some() {
             self.last_case = last;
         }
-        self.events.push_back(MemberEvent::Verdict {
-            verdict,
-            case: Box::new(case),
-        });
+        // A case with nothing to check (damage only to slots whose owners did not accuse) is
+        // not news: no notice.
+        if verdict.rule != blame::Rule::NoFault || case.disclosure.is_some() {
+            self.events.push_back(MemberEvent::Verdict {
+                verdict,
+                case: Box::new(case),
+            });
+        }
     }
 
     fn on_blame_start(&mut self, m: Signed<BlameStart>) -> Result<(), ProtocolError> {

@@ -1180,6 +1180,13 @@ impl Relay {
         self.case = None;
         self.last_case = None;
         self.completed = self.completed.saturating_add(1);
+        // A member whose time out as unresponsive ends now is invited back at the next epoch.
+        let back = self.benched.iter().any(|(m, &t)| {
+            t == self.completed && !self.epoch_keys.contains_key(m) && !self.convicted.contains(m)
+        });
+        if back {
+            self.rejoin = true;
+        }
         self.events.push_back(RelayEvent::Completed {
             round: att.round,
             present: att.present.clone(),
@@ -1357,10 +1364,12 @@ impl Relay {
             self.exclude(m, Absence::Unresponsive, round);
         }
         let culprit = verdict.culprit;
-        self.events.push_back(RelayEvent::Verdict {
-            verdict,
-            case: Box::new(case),
-        });
+        if verdict.rule != blame::Rule::NoFault || case.disclosure.is_some() {
+            self.events.push_back(RelayEvent::Verdict {
+                verdict,
+                case: Box::new(case),
+            });
+        }
         match culprit {
             Some(Culprit::Member(i)) => {
                 self.convicted.insert(i);
