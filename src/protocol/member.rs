@@ -1631,7 +1631,9 @@ impl Member {
         open.case.start = Some(m.clone());
         let accused = open.accused;
         // The accusation we sent must be the one the relay names.
-        if let Some(ours) = accused {
+        // (A false accuser knows why its accusation was passed over and stays.)
+        let liar = self.faults.contains(&MemberFault::FalseAccuse);
+        if let Some(ours) = accused.filter(|_| !liar) {
             if m.body.accusation.as_ref().map(|a| a.digest()) != Some(ours) {
                 self.fail_relay(format!(
                     "the relay dropped our accusation in round {round}"

@@ -164,6 +164,8 @@ enum Phase {
     /// D's first item is an allocated slot: waiting for its owner to accuse (or not).
     Accusing {
         deadline: Time,
+        /// The first accusation that does not hold (kept in case no valid one comes).
+        false_one: Option<Signed<Accuse>>,
     },
     Disclosing {
         start: Signed<BlameStart>,
@@ -418,7 +420,7 @@ impl Relay {
             | Phase::Commit { deadline, .. }
             | Phase::Reveal { deadline, .. }
             | Phase::Unblind { deadline, .. }
-            | Phase::Accusing { deadline }
+            | Phase::Accusing { deadline, .. }
             | Phase::Disclosing { deadline, .. }
             | Phase::Revealing { deadline, .. } => Some(*deadline),
             Phase::Idle { at } => Some(*at),
@@ -482,7 +484,7 @@ impl Relay {
                 self.send_zset(&att, missing);
                 self.phase = Phase::Idle { at: now };
             }
-            Phase::Accusing { .. } => self.start_blame(now, None),
+            Phase::Accusing { false_one, .. } => self.start_blame(now, false_one),
             Phase::Disclosing { start, got, .. } => self.send_disclosure_set(now, start, got),
             Phase::Revealing { set, got, .. } => self.send_reveal_set(now, set, got),
             Phase::Stopped => {}
@@ -907,7 +909,18 @@ impl Relay {
                 if !m.verify(&pk) {
                     return Err(ProtocolError::BadSignature(kind));
                 }
-                self.start_blame(now, Some(m));
+                // Only D's first slot's owner holds a valid accusation, and an honest owner
+                // must see it carried: a false one (which would convict its signer) waits
+                // until the deadline in case the valid one comes.
+                let valid = self
+                    .base_case()
+                    .and_then(|c| RoundView::new(&c).ok())
+                    .is_some_and(|rv| rv.check_accusation(&m).is_some());
+                if valid {
+                    self.start_blame(now, Some(m));
+                } else if let Phase::Accusing { false_one, .. } = &mut self.phase {
+                    false_one.get_or_insert(m);
+                }
                 Ok(())
             }
             Body::Disclose(b) => {
@@ -1197,6 +1210,7 @@ impl Relay {
             Some(d) if d.allocated => {
                 self.phase = Phase::Accusing {
                     deadline: now.plus_millis(self.group.params().reveal_ms),
+                    false_one: None,
                 }
             }
             Some(_) => self.start_blame(now, None),
