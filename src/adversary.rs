@@ -26,6 +26,9 @@ pub enum MemberFault {
         /// Probability per round.
         rate: f64,
     },
+    /// Write garbage into every cell but its own reservation, every round (`jam-cells`): the
+    /// allocation overflows and a cell check convicts it.
+    JamEmptyCells,
     /// Misreport pad bytes in disclosures (to cover its own jamming, or just to lie).
     LiePads,
     /// Accuse when it has no valid accusation to make.
@@ -95,7 +98,7 @@ impl FromStr for Spec {
         Ok(match kind {
             "jam-slots" => Spec::Member(member(who)?, MemberFault::JamSlots { rate: 1.0 }),
             "jam-all" => Spec::Member(member(who)?, MemberFault::JamAll),
-            "jam-cells" => Spec::Member(member(who)?, MemberFault::JamCells { rate: 1.0 }),
+            "jam-cells" => Spec::Member(member(who)?, MemberFault::JamEmptyCells),
             "garble-own" => Spec::Member(member(who)?, MemberFault::GarbleOwn),
             "lie-pads" => Spec::Member(member(who)?, MemberFault::LiePads),
             "false-accuse" => Spec::Member(member(who)?, MemberFault::FalseAccuse),

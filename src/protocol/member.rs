@@ -1927,6 +1927,17 @@ impl Member {
                         m[at] ^= 1 + (self.rng.next_u64() % 255) as u8;
                     }
                 }
+                MemberFault::JamEmptyCells => {
+                    for c in 0..layout.cells {
+                        let r = layout.cell(c);
+                        if m[r.clone()].iter().all(|&b| b == 0) {
+                            let mut g = [0u8; 8];
+                            self.rng.fill_bytes(&mut g);
+                            g[0] |= 1;
+                            m[r].copy_from_slice(&g);
+                        }
+                    }
+                }
                 MemberFault::JamCells { rate } if coin < rate => {
                     let c = (self.rng.next_u64() % u64::from(layout.cells)) as u32;
                     let mut g = [0u8; 8];
