@@ -324,6 +324,9 @@ pub struct Member {
     relay_faulty: Option<String>,
     /// The latest time a driver passed in.
     now: Time,
+    /// While unblinding: when the relay must have sent the seeds (or who withheld) for the
+    /// Record we unblinded against. A signed Record is an open case.
+    unblind_deadline: Option<Time>,
     /// Simulation only: skip pads and blinding (see [`Member::set_modeled_crypto`]).
     modeled: bool,
 }
@@ -402,6 +405,7 @@ impl Member {
             relay_convicted: false,
             relay_faulty: None,
             now: Time::ZERO,
+            unblind_deadline: None,
             modeled: false,
         })
     }
@@ -497,13 +501,29 @@ impl Member {
         if self.relay_convicted || self.relay_faulty.is_some() {
             return None;
         }
-        self.case.as_ref().map(|c| c.deadline)
+        let unblind = match self.phase {
+            Phase::Unblinding(_) => self.unblind_deadline,
+            _ => None,
+        };
+        match (self.case.as_ref().map(|c| c.deadline), unblind) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Acts on a passed deadline: a relay that let a blame case lapse is treated as faulty.
     /// Harmless if called early.
     pub fn handle_timeout(&mut self, now: Time) {
         self.now = self.now.max(now);
+        if let (Phase::Unblinding(a), Some(t)) = (&self.phase, self.unblind_deadline) {
+            if now >= t {
+                let round = a.round;
+                self.fail_relay(format!(
+                    "the relay did not close round {round}: no seed set matched the Record it signed"
+                ));
+                return;
+            }
+        }
         let Some(c) = &self.case else { return };
         if now >= c.deadline && self.relay_faulty.is_none() && !self.relay_convicted {
             let round = c.round;
@@ -1248,6 +1268,15 @@ impl Member {
         self.note_exposure(&a);
         let unblind = self.sign(round, Unblind { z: *a.z.expose() });
         self.outbox.push_back(unblind.into_frame());
+        let p = self.group.params();
+        self.unblind_deadline = Some(
+            self.now.plus_millis(
+                p.unblind_ms
+                    .saturating_mul(2)
+                    .saturating_add(p.commit_ms)
+                    .saturating_add(p.post_round_ms),
+            ),
+        );
         self.phase = Phase::Unblinding(a);
         Ok(())
     }
