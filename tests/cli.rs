@@ -127,3 +127,126 @@ fn bad_flags_give_clear_errors() {
     assert_eq!(code, 1);
     assert_eq!(last_json(&out)["valid"], false);
 }
+
+fn dcnet_full(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dcnet"))
+        .args(args)
+        .output()
+        .expect("run dcnet");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A directory with relay.key, m0.key, m1.key and group.toml (relay on an unused local port).
+fn small_group(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("dcnet-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = |name: &str| {
+        let (code, out) = dcnet(&["keygen", "--out", dir.join(name).to_str().unwrap()]);
+        assert_eq!(code, 0);
+        out.trim().to_string()
+    };
+    let relay = key("relay.key");
+    let m0 = key("m0.key");
+    let m1 = key("m1.key");
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, out) = dcnet(&[
+        "group",
+        "new",
+        "--name",
+        "cli",
+        "--relay",
+        &format!("127.0.0.1:{port}"),
+        "--relay-key",
+        &relay,
+        "--member",
+        &format!("m0={m0}"),
+        "--member",
+        &format!("m1={m1}"),
+        "--out",
+        dir.join("group.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    dir
+}
+
+#[test]
+fn a_member_without_its_state_file_refuses_to_start_unless_new() {
+    let dir = small_group("state");
+    let s = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    let (g, k, st) = (s("group.toml"), s("m0.key"), s("m0.state"));
+    // Missing state file: refused, and the message says what to do.
+    let (code, _, err) = dcnet_full(&["member", "--group", &g, "--key", &k]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains(&format!("state file {st} is missing"))
+            && err.contains("restore it")
+            && err.contains("pass --new"),
+        "{err}"
+    );
+    // Corrupt state file: refused too (never read as round 0).
+    std::fs::write(&st, "garbage").unwrap();
+    let (code, _, err) = dcnet_full(&["member", "--group", &g, "--key", &k]);
+    assert_ne!(code, 0);
+    assert!(err.contains("corrupt") && err.contains("--new"), "{err}");
+    // --new refuses to overwrite a state file that exists.
+    let (code, _, err) = dcnet_full(&["member", "--group", &g, "--key", &k, "--new"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(std::fs::read_to_string(&st).unwrap(), "garbage");
+    // --new on a fresh key writes an empty v1 state file at once (the member then keeps
+    // trying to reach the relay, which is not running).
+    std::fs::remove_file(&st).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dcnet"))
+        .args(["member", "--group", &g, "--key", &k, "--new"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::read_to_string(&st).map_or(true, |t| t.is_empty())
+        && std::time::Instant::now() < end
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        std::fs::read_to_string(&st).unwrap(),
+        "dcnet-state v1\nround 0\nepoch 0\n"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_key_file_readable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = small_group("keymode");
+    let s = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    let k = s("m0.key");
+    assert_eq!(
+        std::fs::metadata(&k).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "keygen writes 0600"
+    );
+    std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, _, err) = dcnet_full(&["member", "--group", &s("group.toml"), "--key", &k, "--new"]);
+    assert_ne!(code, 0);
+    assert!(err.contains(&format!("chmod 600 {k}")), "{err}");
+    let rk = s("relay.key");
+    std::fs::set_permissions(&rk, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let (code, _, err) = dcnet_full(&["relay", "--group", &s("group.toml"), "--key", &rk]);
+    assert_ne!(code, 0);
+    assert!(err.contains(&format!("chmod 600 {rk}")), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

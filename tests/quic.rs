@@ -187,18 +187,15 @@ fn start_relay(s: &Setup) -> Proc {
     r
 }
 
-fn start_member(s: &Setup, i: usize) -> Proc {
-    Proc::start(
-        &format!("m{i}"),
-        &[
-            "member",
-            "--group",
-            &s.group,
-            "--key",
-            &p(&s.dir, &format!("m{i}.key")),
-            "--json",
-        ],
-    )
+/// Starts member `i`. `new`: its first start (`--new`, an empty state file); a restart of a
+/// member that ran before reuses its state file and must not pass `--new`.
+fn start_member(s: &Setup, i: usize, new: bool) -> Proc {
+    let key = p(&s.dir, &format!("m{i}.key"));
+    let mut args = vec!["member", "--group", &s.group, "--key", &key, "--json"];
+    if new {
+        args.push("--new");
+    }
+    Proc::start(&format!("m{i}"), &args)
 }
 
 fn all_deliver(members: &mut [&mut Proc], text: &str) {
@@ -218,7 +215,7 @@ fn all_deliver(members: &mut [&mut Proc], text: &str) {
 fn a_real_group_on_loopback() {
     let s = setup("group", 5);
     let mut relay = start_relay(&s);
-    let mut ms: Vec<Proc> = (0..5).map(|i| start_member(&s, i)).collect();
+    let mut ms: Vec<Proc> = (0..5).map(|i| start_member(&s, i, true)).collect();
     for m in ms.iter_mut() {
         let name = m.name.clone();
         assert!(
@@ -261,6 +258,7 @@ fn a_real_group_on_loopback() {
             "--key",
             &p(&s.dir, "outsider.key"),
             "--json",
+            "--new",
         ],
     );
     assert!(
@@ -293,6 +291,21 @@ fn a_real_group_on_loopback() {
     {
         let mut refs: Vec<&mut Proc> = ms[..4].iter_mut().collect();
         all_deliver(&mut refs, "epsilon");
+    }
+
+    // The member killed with -9 comes back from its state file (no --new): it rejoins and
+    // delivers again. Its state file records the round and epoch it had reached.
+    let state = std::fs::read_to_string(s.dir.join("m4.state")).expect("m4's state file");
+    assert!(state.starts_with("dcnet-state v1\nround "), "{state:?}");
+    ms[4] = start_member(&s, 4, false);
+    assert!(
+        ms[4].wait_for(T, |l| l.contains("\"event\":\"epoch\"")),
+        "the restarted member never joined an epoch"
+    );
+    ms[4].send_line("zeta");
+    {
+        let mut refs: Vec<&mut Proc> = ms.iter_mut().collect();
+        all_deliver(&mut refs, "zeta");
     }
 
     // Exactly once, everywhere.

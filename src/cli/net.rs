@@ -98,9 +98,15 @@ pub struct MemberArgs {
     /// This member's secret key file.
     #[arg(long)]
     pub key: PathBuf,
-    /// Where to keep the highest accepted round (default: KEY.state).
+    /// The member's state file: the highest round and epoch it acted in (default: KEY.state).
+    /// It must exist, unless --new is given; losing it could make the member sign a round
+    /// twice and be convicted, so keep it with the key.
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// This key has never joined the group: start with an empty state file (refused if the
+    /// state file exists). Never pass it when restarting a member that has run before.
+    #[arg(long)]
+    pub new: bool,
     /// One JSON object per line on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -255,7 +261,11 @@ pub fn member(a: &MemberArgs) -> i32 {
             .state
             .clone()
             .unwrap_or_else(|| a.key.with_extension("state"));
-        let store = FileStore::open(state)?;
+        let store = if a.new {
+            FileStore::create_new(state)?
+        } else {
+            FileStore::open(state)?
+        };
         let relay_addr = gf.relay_socket()?;
         let json = a.json;
         let rt = runtime()?;

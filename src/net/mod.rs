@@ -70,6 +70,7 @@ pub async fn spawn_local_group(
                 *group.relay_key(),
                 IdentityKey::from_secret_bytes(&k.secret_bytes()),
                 i as u32,
+                // Every member here is new (a fresh group each run): an empty store.
                 Box::new(crate::protocol::MemoryStore::default()),
                 derive_seed(seed, "member-rng", i as u64),
                 member_faults.get(&(i as u32)).cloned().unwrap_or_default(),
