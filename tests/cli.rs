@@ -85,13 +85,34 @@ fn adversaries_are_convicted_and_evidence_verifies() {
     let files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "evidence"))
         .collect();
     assert_eq!(files.len(), 2);
+    // The demo writes its group file next to the bundles and says how to check them.
+    let group = dir.join("group.toml");
+    let gf = dcnet::config::GroupFile::read(&group).expect("the demo's group.toml");
+    let group_id = hex::encode(gf.group.id());
+    let relay_key = gf.group.relay_key().to_string();
+    assert!(
+        out.contains(&format!("verify-evidence --group {}", group.display())),
+        "{out}"
+    );
+    let g = group.to_str().unwrap();
     for f in &files {
-        let (code, out) = dcnet(&["verify-evidence", f.to_str().unwrap(), "--json"]);
+        let (code, out) = dcnet(&[
+            "verify-evidence",
+            "--group",
+            g,
+            f.to_str().unwrap(),
+            "--json",
+        ]);
         assert_eq!(code, 0, "{out}");
+        assert!(out.contains(&format!("group id {group_id}")), "{out}");
+        assert!(out.contains(&format!("relay key {relay_key}")), "{out}");
         let v = last_json(&out);
         assert_eq!(v["valid"], true);
+        assert_eq!(v["group_id"], group_id.as_str());
+        assert_eq!(v["relay_key"], relay_key.as_str());
         assert!(v["culprit"] == 3 || v["culprit"] == 5);
         // One changed byte and it no longer verifies.
         let mut bytes = std::fs::read(f).unwrap();
@@ -99,7 +120,13 @@ fn adversaries_are_convicted_and_evidence_verifies() {
         bytes[mid] ^= 0x10;
         let bad = dir.join("tampered.evidence");
         std::fs::write(&bad, &bytes).unwrap();
-        let (code, out) = dcnet(&["verify-evidence", bad.to_str().unwrap(), "--json"]);
+        let (code, out) = dcnet(&[
+            "verify-evidence",
+            "--group",
+            g,
+            bad.to_str().unwrap(),
+            "--json",
+        ]);
         assert_eq!(code, 1);
         assert_eq!(last_json(&out)["valid"], false);
         std::fs::remove_file(&bad).unwrap();
@@ -123,7 +150,12 @@ fn bad_flags_give_clear_errors() {
     assert_ne!(code, 0);
     let (code, _) = dcnet(&["demo", "--members", "1"]);
     assert_ne!(code, 0);
-    let (code, out) = dcnet(&["verify-evidence", "/nonexistent/file", "--json"]);
+    let (code, out) = dcnet(&[
+        "verify-evidence",
+        "--trust-bundle-roster",
+        "/nonexistent/file",
+        "--json",
+    ]);
     assert_eq!(code, 1);
     assert_eq!(last_json(&out)["valid"], false);
 }
@@ -249,4 +281,69 @@ fn a_key_file_readable_by_others_is_refused() {
     assert_ne!(code, 0);
     assert!(err.contains(&format!("chmod 600 {rk}")), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn verify_evidence_checks_the_bundle_against_the_group_file() {
+    let dir = std::env::temp_dir().join(format!("dcnet-evg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (code, out) = dcnet(&[
+        "demo",
+        "--transport",
+        "memory",
+        "--adversary",
+        "equivocate:2",
+        "--evidence-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let bundle = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "evidence"))
+        .expect("a bundle");
+    let bundle = bundle.to_str().unwrap();
+    let demo_id = hex::encode(
+        dcnet::config::GroupFile::read(&dir.join("group.toml"))
+            .unwrap()
+            .group
+            .id(),
+    );
+    // Valid evidence, but for another group: refused, naming both group ids.
+    let other_dir = small_group("evg");
+    let other = other_dir.join("group.toml");
+    let other_id = hex::encode(dcnet::config::GroupFile::read(&other).unwrap().group.id());
+    let (code, out, _) = dcnet_full(&[
+        "verify-evidence",
+        "--group",
+        other.to_str().unwrap(),
+        bundle,
+        "--json",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "evidence is for group {demo_id}, not for {other_id} from {}",
+            other.display()
+        )),
+        "{out}"
+    );
+    let v = last_json(&out);
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["group_id"], demo_id.as_str());
+    // Without a group file: refused by default.
+    let (code, _, err) = dcnet_full(&["verify-evidence", bundle]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--group"), "{err}");
+    // The explicit escape hatch checks against the bundle's own roster, with a warning.
+    let (code, out, err) =
+        dcnet_full(&["verify-evidence", "--trust-bundle-roster", bundle, "--json"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(err.contains("warning"), "{err}");
+    let v = last_json(&out);
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["group_id"], demo_id.as_str());
+    assert_eq!(v["roster_from_bundle"], true);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&other_dir);
 }

@@ -36,8 +36,8 @@ pub struct DemoArgs {
     /// relay-drop:MEMBER.
     #[arg(long, value_delimiter = ',')]
     pub adversary: Vec<Spec>,
-    /// Write one evidence bundle per conviction into this directory (check them with
-    /// `dcnet verify-evidence`).
+    /// Write one evidence bundle per conviction into this directory, with the demo group's
+    /// file group.toml (check them with `dcnet verify-evidence --group DIR/group.toml FILE`).
     #[arg(long)]
     pub evidence_dir: Option<std::path::PathBuf>,
     /// Print one JSON summary object as the last line of stdout.
@@ -439,6 +439,16 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
     if let Some(dir) = &a.evidence_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        // The demo group's file, so that `verify-evidence --group` can check each bundle
+        // against the group it claims (the relay address is a placeholder: the demo's relay
+        // listened on a port chosen at run time; the address is not part of the group id).
+        let group_path = dir.join("group.toml");
+        let gf = crate::config::GroupFile {
+            group: (*tg.group).clone(),
+            relay_addr: "127.0.0.1:0".to_string(),
+        };
+        std::fs::write(&group_path, gf.to_toml())
+            .map_err(|e| format!("cannot write {}: {e}", group_path.display()))?;
         for (k, (v, case)) in bundles.iter().enumerate() {
             let who = match v.culprit {
                 Some(Culprit::Member(i)) => format!("member{i}"),
@@ -452,6 +462,12 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
             std::fs::write(&path, blame::encode_evidence(case))
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             println!("evidence written: {}", path.display());
+        }
+        if !bundles.is_empty() {
+            println!(
+                "check a bundle with: dcnet verify-evidence --group {} FILE",
+                group_path.display()
+            );
         }
     }
 
