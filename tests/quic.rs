@@ -68,6 +68,22 @@ impl Proc {
         }
     }
 
+    /// Reads output until the process closes stdout (it exited), then returns its exit code;
+    /// `None` if it is still running after `within`.
+    fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let end = Instant::now() + within;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Some(self.child.wait().ok()?.code().unwrap_or(-1));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => return None,
+            }
+        }
+    }
+
     fn send_line(&mut self, s: &str) {
         let stdin = self.stdin.as_mut().expect("stdin open");
         writeln!(stdin, "{s}").expect("write to member");
@@ -321,6 +337,58 @@ fn a_real_group_on_loopback() {
             );
         }
     }
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+#[test]
+fn a_second_process_with_the_same_key_is_refused_and_the_first_keeps_going() {
+    let s = setup("dup", 3);
+    let _relay = start_relay(&s);
+    let mut ms: Vec<Proc> = (0..3).map(|i| start_member(&s, i, true)).collect();
+    for m in ms.iter_mut() {
+        let name = m.name.clone();
+        assert!(
+            m.wait_for(T, |l| l.contains("\"event\":\"epoch\"")),
+            "{name} never joined an epoch"
+        );
+    }
+    ms[0].drain();
+    let before = ms[0].seen.len();
+    // The same key again (its state file exists, so no --new): the relay keeps the active
+    // connection and refuses this one; after a bounded retry it stops with an error.
+    let started = Instant::now();
+    let mut dup = start_member(&s, 0, false);
+    dup.name = "m0-again".into();
+    let code = dup.wait_exit(Duration::from_secs(20));
+    assert!(
+        matches!(code, Some(c) if c != 0),
+        "the second process did not stop with an error: {code:?}; saw {:?}",
+        dup.seen
+    );
+    assert!(
+        dup.seen.iter().any(|l| l.contains("\"event\":\"fatal\"")
+            && l.contains("another connection with this key is active")),
+        "{:?}",
+        dup.seen
+    );
+    assert!(!dup.seen.iter().any(|l| l.contains("\"event\":\"epoch\"")));
+    assert!(started.elapsed() < Duration::from_secs(15));
+    // The first one was never knocked off and keeps delivering.
+    ms[0].send_line("still-here");
+    ms[2].send_line("me-too");
+    {
+        let mut refs: Vec<&mut Proc> = ms.iter_mut().collect();
+        all_deliver(&mut refs, "still-here");
+        all_deliver(&mut refs, "me-too");
+    }
+    ms[0].drain();
+    assert!(
+        !ms[0].seen[before..]
+            .iter()
+            .any(|l| l.contains("\"event\":\"disconnected\"")),
+        "the first connection was disturbed: {:?}",
+        &ms[0].seen[before..]
+    );
     let _ = std::fs::remove_dir_all(&s.dir);
 }
 

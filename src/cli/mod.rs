@@ -37,8 +37,8 @@ pub enum Command {
     Relay(net::RelayArgs),
     /// Run a member over QUIC: each stdin line is sent anonymously; deliveries are printed.
     Member(net::MemberArgs),
-    /// Re-check an evidence bundle offline and print who is convicted and the rule broken.
-    /// Exits 0 only for valid evidence of a conviction.
+    /// Re-check an evidence bundle offline against a group file and print who is convicted and
+    /// the rule broken. Exits 0 only for valid evidence of a conviction in that group.
     VerifyEvidence(evidence::VerifyArgs),
 }
 

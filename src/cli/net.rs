@@ -269,7 +269,7 @@ pub fn member(a: &MemberArgs) -> i32 {
         let relay_addr = gf.relay_socket()?;
         let json = a.json;
         let rt = runtime()?;
-        rt.block_on(async move {
+        let res = rt.block_on(async move {
             let group = Arc::new(gf.group.clone());
             let relay_key = *gf.group.relay_key();
             let mut h = crate::net::member::spawn(
@@ -301,18 +301,31 @@ pub fn member(a: &MemberArgs) -> i32 {
                     gf.group.name()
                 );
             }
+            let mut fatal = None;
             loop {
                 tokio::select! {
                     n = h.notes.recv() => match n {
-                        Some(n) => print_note(&n, json),
+                        Some(n) => {
+                            print_note(&n, json);
+                            if let MemberNote::Fatal(e) = n {
+                                fatal = Some(e);
+                                break;
+                            }
+                        }
                         None => break,
                     },
                     _ = tokio::signal::ctrl_c() => break,
                 }
             }
             h.shutdown().await;
-            Ok::<(), String>(())
-        })
+            match fatal {
+                Some(e) => Err(e),
+                None => Ok::<(), String>(()),
+            }
+        });
+        // The stdin reader may be blocked in a read: do not wait for it.
+        rt.shutdown_background();
+        res
     })();
     match res {
         Ok(()) => 0,
@@ -334,6 +347,10 @@ fn print_note(n: &MemberNote, json: bool) {
         MemberNote::Queued { ticket, pending } => (
             format!("queued message #{ticket} ({pending} waiting or in flight)"),
             json!({"event": "queued", "ticket": ticket, "pending": pending}),
+        ),
+        MemberNote::Fatal(r) => (
+            format!("stopped: {r}"),
+            json!({"event": "fatal", "reason": r}),
         ),
         MemberNote::Refused(r) => (
             format!("not sent: {r}"),

@@ -31,6 +31,9 @@ pub enum MemberNote {
     },
     /// A submitted message was refused (too long).
     Refused(String),
+    /// The member stopped for good (the task ends after this note), e.g. because the relay
+    /// kept refusing it: another connection with its key is active.
+    Fatal(String),
 }
 
 /// A running member.
@@ -286,6 +289,8 @@ async fn run(
     let start = tokio::time::Instant::now();
     let now = || Time::from_micros(start.elapsed().as_micros() as u64);
     let mut backoff = Duration::from_millis(100);
+    // When the relay first refused us as a duplicate of an active connection, if it still does.
+    let mut refused_since: Option<tokio::time::Instant> = None;
     let mut input_open = true;
     'outer: loop {
         if *shutdown.borrow() {
@@ -354,6 +359,7 @@ async fn run(
             tokio::select! {
                 f = fr_rx.recv() => match f {
                     Some(bytes) => {
+                        refused_since = None;
                         if let Err(e) = member.handle_message(now(), &bytes) {
                             debug!(error = %e, "frame refused");
                         }
@@ -380,10 +386,46 @@ async fn run(
             }
         };
         reader.abort();
+        if is_duplicate_refusal(&conn) {
+            // Another connection with this key is active. It may be a crashed predecessor whose
+            // connection the relay has not yet seen go silent: retry for a bounded time, then
+            // stop instead of fighting a live copy.
+            let since = *refused_since.get_or_insert_with(tokio::time::Instant::now);
+            if since.elapsed() >= super::DUPLICATE_GRACE {
+                let msg = format!(
+                    "the relay refused this member: {} (is this member already running \
+                     elsewhere with the same key? stop one of them); stopping",
+                    super::DUPLICATE_REASON
+                );
+                warn!("{msg}");
+                let _ = notes.send(MemberNote::Fatal(msg));
+                break 'outer;
+            }
+            let _ = notes.send(MemberNote::Disconnected(format!(
+                "the relay refused this member: {}; retrying for up to {} s in case it is a \
+                 crashed earlier run",
+                super::DUPLICATE_REASON,
+                super::DUPLICATE_GRACE.as_secs()
+            )));
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.changed() => break 'outer,
+            }
+            continue;
+        }
         warn!(reason = %reason, "lost the relay; reconnecting");
         let _ = notes.send(MemberNote::Disconnected(reason));
     }
     endpoint.wait_idle().await;
+}
+
+/// Whether the relay closed `conn` because another connection with this key is active.
+fn is_duplicate_refusal(conn: &quinn::Connection) -> bool {
+    matches!(
+        conn.close_reason(),
+        Some(quinn::ConnectionError::ApplicationClosed(c))
+            if c.error_code == quinn::VarInt::from_u32(super::CLOSE_DUPLICATE)
+    )
 }
 
 #[cfg(test)]

@@ -9,6 +9,25 @@ pub mod relay;
 pub mod tls;
 
 use crate::wire::MAX_FRAME;
+use std::time::Duration;
+
+/// QUIC application close code: the relay refused this connection because another connection
+/// authenticated with the same member key is active (docs/PROTOCOL.md, transport).
+pub const CLOSE_DUPLICATE: u32 = 3;
+/// Reason sent with [`CLOSE_DUPLICATE`].
+pub const DUPLICATE_REASON: &str = "another connection with this key is active";
+/// QUIC application close code: this connection was replaced by a newer one with the same
+/// member key, after it had been silent for [`ACTIVE_WINDOW`].
+pub const CLOSE_REPLACED: u32 = 4;
+/// A connection is *active* if the relay received anything on it (a frame or a QUIC
+/// keep-alive, sent every second) this recently. A second connection with the key of an active
+/// one is refused; an inactive one (a crashed process whose connection has not yet reached the
+/// 4 s idle timeout) is replaced.
+pub const ACTIVE_WINDOW: Duration = Duration::from_secs(3);
+/// How long a member keeps retrying after [`CLOSE_DUPLICATE`] before it gives up: long enough
+/// for the connection of a crashed predecessor to go silent or time out, so that a member
+/// restarted at once after a crash gets in, while a second live copy ends with an error.
+pub const DUPLICATE_GRACE: Duration = Duration::from_secs(6);
 
 /// Writes one frame.
 pub async fn write_frame(s: &mut quinn::SendStream, frame: &[u8]) -> Result<(), String> {

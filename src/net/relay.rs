@@ -4,14 +4,22 @@
 //! engine and is the only place protocol state changes. The core never awaits the network:
 //! each member has a bounded outbound queue, and a member that cannot keep up is disconnected
 //! (it then misses deadlines and is left out, as if absent) rather than stalling everyone.
+//!
+//! One key, one connection: a second connection with the key of an *active* connection (anything
+//! received in the last [`ACTIVE_WINDOW`]) is closed with [`CLOSE_DUPLICATE`]; a silent one is
+//! replaced (closed with [`CLOSE_REPLACED`]).
 
-use super::{read_frame, tls, write_frame};
+use super::{
+    ACTIVE_WINDOW, CLOSE_DUPLICATE, CLOSE_REPLACED, DUPLICATE_REASON, read_frame, tls, write_frame,
+};
 use crate::crypto::identity::IdentityKey;
 use crate::params::Group;
 use crate::protocol::{MemberId, Relay, RelayEvent, Time};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
@@ -21,11 +29,29 @@ type Outbound = mpsc::Sender<Arc<[u8]>>;
 /// Outbound frames queued per member before it is considered too slow.
 const OUTBOUND_QUEUE: usize = 256;
 
+/// How often a connection's received-datagram count is sampled to track its activity.
+const ACTIVITY_SAMPLE: Duration = Duration::from_millis(250);
+
+/// The connection the relay uses for a member.
+struct Live {
+    conn: u64,
+    tx: Outbound,
+    quic: quinn::Connection,
+    /// Milliseconds since the relay started at which it last received anything on `quic`.
+    seen: Arc<AtomicU64>,
+}
+
+fn ms_since(base: Instant) -> u64 {
+    base.elapsed().as_millis() as u64
+}
+
 enum Inbound {
     Connected {
         member: u32,
         conn: u64,
         tx: mpsc::Sender<Arc<[u8]>>,
+        quic: quinn::Connection,
+        seen: Arc<AtomicU64>,
     },
     Frame {
         member: u32,
@@ -78,14 +104,16 @@ pub async fn spawn(
     let (sd_tx, sd_rx) = watch::channel(false);
     // Largest frame a member may send: a Reveal of L bytes plus headers, or a disclosure.
     let max_in = group.params().vector_len() + 64 * 1024;
+    let base = Instant::now();
     tokio::spawn(accept_loop(
         endpoint.clone(),
         group.clone(),
         in_tx,
         sd_rx.clone(),
         max_in,
+        base,
     ));
-    let task = tokio::spawn(core(relay, in_rx, ev_tx, sd_rx));
+    let task = tokio::spawn(core(relay, in_rx, ev_tx, sd_rx, base));
     info!(%local_addr, group = %hex::encode(group.id()), "relay listening");
     Ok(RelayHandle {
         local_addr,
@@ -102,6 +130,7 @@ async fn accept_loop(
     in_tx: mpsc::Sender<Inbound>,
     mut shutdown: watch::Receiver<bool>,
     max_in: usize,
+    base: Instant,
 ) {
     let mut next_conn = 0u64;
     loop {
@@ -139,16 +168,36 @@ async fn accept_loop(
                 return;
             };
             info!(member, %remote, "member connected");
+            // Activity: anything received (frames, keep-alives) moves the datagram count.
+            let seen = Arc::new(AtomicU64::new(ms_since(base)));
+            let sampler = {
+                let (quic, seen) = (conn.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let mut last = quic.stats().udp_rx.datagrams;
+                    let mut tick = tokio::time::interval(ACTIVITY_SAMPLE);
+                    while quic.close_reason().is_none() {
+                        tick.tick().await;
+                        let n = quic.stats().udp_rx.datagrams;
+                        if n != last {
+                            last = n;
+                            seen.store(ms_since(base), Ordering::Relaxed);
+                        }
+                    }
+                })
+            };
             let (tx, mut rx) = mpsc::channel::<Arc<[u8]>>(OUTBOUND_QUEUE);
             if in_tx
                 .send(Inbound::Connected {
                     member,
                     conn: conn_id,
                     tx,
+                    quic: conn.clone(),
+                    seen,
                 })
                 .await
                 .is_err()
             {
+                sampler.abort();
                 return;
             }
             let writer = tokio::spawn(async move {
@@ -182,6 +231,7 @@ async fn accept_loop(
                 }
             }
             writer.abort();
+            sampler.abort();
             conn.close(0u32.into(), b"bye");
             let _ = in_tx
                 .send(Inbound::Gone {
@@ -199,11 +249,12 @@ async fn core(
     mut in_rx: mpsc::Receiver<Inbound>,
     ev_tx: mpsc::UnboundedSender<RelayEvent>,
     mut shutdown: watch::Receiver<bool>,
+    base: Instant,
 ) {
     let start = tokio::time::Instant::now();
     let now = |start: tokio::time::Instant| Time::from_micros(start.elapsed().as_micros() as u64);
-    // member → (connection id, its outbound queue)
-    let mut writers: BTreeMap<u32, (u64, Outbound)> = BTreeMap::new();
+    // member → the connection in use
+    let mut writers: BTreeMap<u32, Live> = BTreeMap::new();
     let mut started = false;
     loop {
         let deadline = relay
@@ -220,28 +271,50 @@ async fn core(
                 let Some(msg) = msg else { return };
                 let t = now(start);
                 match msg {
-                    Inbound::Connected { member, conn, tx } => {
-                        // A new connection replaces an older one for the same member; dropping
-                        // the old queue finishes its stream, so that client reconnects.
-                        if writers.insert(member, (conn, tx)).is_some() {
-                            info!(member, "replaced an older connection");
+                    Inbound::Connected { member, conn, tx, quic, seen } => {
+                        // Two connections with one key must not knock each other off (each
+                        // new one would abort the round the other is in). An active one stays
+                        // and the newcomer is refused; a silent one (a crashed process whose
+                        // connection has not timed out yet) is replaced.
+                        let old = writers.get(&member).map(|w| {
+                            let silent_ms =
+                                ms_since(base).saturating_sub(w.seen.load(Ordering::Relaxed));
+                            let active = w.quic.close_reason().is_none()
+                                && silent_ms < ACTIVE_WINDOW.as_millis() as u64;
+                            (active, silent_ms)
+                        });
+                        match old {
+                            Some((true, silent_ms)) => {
+                                warn!(member, silent_ms, "refused a second connection with the key of an active member");
+                                quic.close(CLOSE_DUPLICATE.into(), DUPLICATE_REASON.as_bytes());
+                            }
+                            _ => {
+                                let live = Live { conn, tx, quic, seen };
+                                if let Some(w) = writers.insert(member, live) {
+                                    info!(member, silent_ms = ?old.map(|o| o.1), "replaced a silent connection");
+                                    w.quic.close(
+                                        CLOSE_REPLACED.into(),
+                                        b"replaced by a newer connection with this key",
+                                    );
+                                }
+                                if !started {
+                                    // The first epoch starts when the first member is here.
+                                    started = true;
+                                    relay.start(t);
+                                }
+                                relay.handle_connected(t, MemberId(member));
+                            }
                         }
-                        if !started {
-                            // The first epoch starts when the first member is here.
-                            started = true;
-                            relay.start(t);
-                        }
-                        relay.handle_connected(t, MemberId(member));
                     }
                     Inbound::Frame { member, conn, bytes } => {
-                        if writers.get(&member).is_some_and(|w| w.0 == conn) {
+                        if writers.get(&member).is_some_and(|w| w.conn == conn) {
                             if let Err(e) = relay.handle_message(t, MemberId(member), &bytes) {
                                 debug!(member, error = %e, "frame refused");
                             }
                         }
                     }
                     Inbound::Gone { member, conn } => {
-                        if writers.get(&member).is_some_and(|w| w.0 == conn) {
+                        if writers.get(&member).is_some_and(|w| w.conn == conn) {
                             writers.remove(&member);
                         }
                     }
@@ -252,8 +325,8 @@ async fn core(
         }
         while let Some(tx) = relay.poll_transmit() {
             let m = tx.to.0;
-            if let Some((_, w)) = writers.get(&m) {
-                match w.try_send(tx.frame) {
+            if let Some(w) = writers.get(&m) {
+                match w.tx.try_send(tx.frame) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         warn!(member = m, "member too slow (queue full); disconnecting it");
