@@ -185,15 +185,18 @@ fn f2_control_honest_set_convicts_the_tampering_relay() {
 }
 
 /// Finding 3: the relay reads the sender's slot, then claims a seed was withheld, so the
-/// sender re-sends; two epochs with floor-sized present sets ({0,1,2}, then {0,3,4}) would
-/// intersect to the sender. The relay's sender set must never fall below the floor.
+/// sender re-sends; two epochs with present sets that each clear the floor ({0,1,2,3}, then
+/// {0,1,4,5}) would intersect to {0,1}, below it. (The version used floor-sized sets,
+/// {0,1,2} then {0,3,4} at N = 5; since a piece now goes out only with one member to spare
+/// for a possible accusation, floor-sized sets send nothing at all.) The relay's sender set
+/// must never fall below the floor.
 #[test]
 fn f3_every_exposure_counts_across_epochs() {
-    let n = 5;
+    let n = 6;
     let mut b = ByzRelay::new(n, params(), 31);
     let floor = n - b.tg.group.params().tolerance as usize;
     assert_eq!(floor, 3);
-    let first = [0u32, 1, 2];
+    let first = [0u32, 1, 2, 3];
     b.start_epoch(&first);
     b.members[0].submit(SECRET).unwrap();
     b.round(&first);
@@ -202,9 +205,9 @@ fn f3_every_exposure_counts_across_epochs() {
         // that member 1 withheld.
         b.round_with(&first, |_| {}, &[1]);
     }
-    b.start_epoch(&[0, 3, 4]);
+    b.start_epoch(&[0, 1, 4, 5]);
     for _ in 0..30 {
-        b.round(&[0, 3, 4]);
+        b.round(&[0, 1, 4, 5]);
     }
     let mut ids = BTreeSet::new();
     for r in &b.all_rounds {

@@ -829,6 +829,17 @@ fn judge_inner(case: &Case, live: bool) -> EResult<Assessment> {
         if !a.verify(pk) || a.header.epoch != rv.epoch || a.header.group_id != *rv.group.id() {
             return Err(EvidenceError::Signature("Accuse"));
         }
+        // An accusation about another round or Record says nothing false about this one: the
+        // relay put it here (a replay, or split Records). That convicts the relay, never the
+        // accuser.
+        if a.header.round != rv.round || a.body.record != rv.record_digest {
+            return done(convict(
+                rv.round,
+                Culprit::Relay,
+                Rule::BadBlameStart,
+                vec![],
+            ));
+        }
         match rv.check_accusation(a) {
             Some((slot, x)) => accused = Some((i, slot, x, a.body.gamma)),
             None => {

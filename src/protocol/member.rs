@@ -250,6 +250,8 @@ struct Attempt {
     record: Option<(Signed<Record>, Hash)>,
     reservation: Option<Reservation>,
     uses_alloc: bool,
+    /// The message (ticket) whose piece became readable by the relay in this attempt.
+    exposed: Option<u64>,
 }
 
 enum Phase {
@@ -338,6 +340,9 @@ struct OpenCase {
     deadline: Time,
     /// We accused in this case: a BlameStart without our accusation means the relay dropped it.
     accused: Option<Hash>,
+    /// We disclosed in this case: a DisclosureSet without our disclosure means the relay
+    /// dropped it.
+    disclosed: bool,
 }
 
 /// A completed round, kept for blame.
@@ -997,6 +1002,7 @@ impl Member {
             record: None,
             reservation,
             uses_alloc,
+            exposed: None,
         }
     }
 
@@ -1035,10 +1041,19 @@ impl Member {
                 ));
             }
         }
-        if a.len() < floor {
+        // One valid accusation may come after the round (from D's first slot's owner) and tell
+        // the relay that its signer sent nothing then: keep one member to spare, where the
+        // roster allows it, so the set stays at or above the floor afterwards too.
+        let need = if floor < self.group.size() {
+            floor + 1
+        } else {
+            floor
+        };
+        if a.len() < need {
             return Err((
                 format!(
-                    "its anonymity set would be {} members, below the floor of {floor}",
+                    "its anonymity set would be {} members, and one accusation could take it \
+                     below the floor of {floor}",
                     a.len()
                 ),
                 a.len(),
@@ -1265,7 +1280,7 @@ impl Member {
         a.record = Some((m, digest));
         // From here on the relay can read our slot: the piece counts as sent in this round's
         // present set, whatever happens next (withheld seeds, damage, a reconnect).
-        self.note_exposure(&a);
+        self.note_exposure(&mut a);
         let unblind = self.sign(round, Unblind { z: *a.z.expose() });
         self.outbox.push_back(unblind.into_frame());
         let p = self.group.params();
@@ -1505,6 +1520,7 @@ impl Member {
                     round,
                     deadline: self.case_deadline(),
                     accused: None,
+                    disclosed: false,
                 });
             }
         }
@@ -1527,7 +1543,7 @@ impl Member {
 
     /// Our piece in this attempt becomes readable by the relay once our seed goes out: it
     /// enters R (if first) and A, across epochs (docs/PROTOCOL.md §10).
-    fn note_exposure(&mut self, a: &Attempt) {
+    fn note_exposure(&mut self, a: &mut Attempt) {
         if a.held_back || a.slot_written.is_none() || !a.uses_alloc {
             return;
         }
@@ -1537,6 +1553,7 @@ impl Member {
         let Purpose::Fragment { ticket, .. } = own.purpose else {
             return;
         };
+        a.exposed = Some(ticket);
         let present: BTreeSet<u32> = a.open.body.present.iter().copied().collect();
         if let Some(o) = self.queue.iter_mut().find(|o| o.ticket == ticket) {
             o.first_present.get_or_insert_with(|| present.clone());
@@ -1652,6 +1669,7 @@ impl Member {
                 round,
                 deadline: self.case_deadline(),
                 accused: None,
+                disclosed: false,
             });
         }
         let Some(open) = self.case.as_mut() else {
@@ -1679,8 +1697,12 @@ impl Member {
                 Ok(())
             }
             Ok(Assessment::Disclose(checked)) => {
+                self.note_accuser(&checked);
                 if !self.faults.contains(&MemberFault::Refuse) {
                     self.disclose(&checked)?;
+                    if let Some(o) = self.case.as_mut() {
+                        o.disclosed = true;
+                    }
                 }
                 Ok(())
             }
@@ -1689,6 +1711,22 @@ impl Member {
                     "the relay signed a blame start for round {round} that does not check out"
                 ));
                 Err(bad("does not check out"))
+            }
+        }
+    }
+
+    /// A valid accusation tells the relay its signer held a trap, so sent nothing in that
+    /// round: if our piece went out in that round, the accuser leaves its message's A.
+    fn note_accuser(&mut self, checked: &CheckedStart) {
+        let Some((accuser, _)) = checked.accused() else {
+            return;
+        };
+        let Some(ticket) = self.done.as_ref().and_then(|d| d.attempt.exposed) else {
+            return;
+        };
+        if let Some(o) = self.queue.iter_mut().find(|o| o.ticket == ticket) {
+            if let Some(a) = o.anonymity.as_mut() {
+                a.remove(&accuser);
             }
         }
     }
@@ -1797,6 +1835,18 @@ impl Member {
             return Err(bad("answers another BlameStart"));
         }
         let round = open.round;
+        let disclosed = open.disclosed;
+        let mine = m
+            .body
+            .disclosures
+            .iter()
+            .any(|d| d.header.sender == Sender::Member(self.me));
+        if disclosed && !mine {
+            self.fail_relay(format!(
+                "the relay left our disclosure out of the blame case of round {round}"
+            ));
+            return Err(bad("our disclosure was dropped"));
+        }
         let mut case = open.case.clone();
         let digest = m.digest();
         case.disclosure = Some(m);

@@ -166,6 +166,8 @@ enum Phase {
         deadline: Time,
         /// The first accusation that does not hold (kept in case no valid one comes).
         false_one: Option<Signed<Accuse>>,
+        /// Members that accused already (one accusation each is checked).
+        heard: BTreeSet<u32>,
     },
     Disclosing {
         start: Signed<BlameStart>,
@@ -363,6 +365,12 @@ impl Relay {
             return;
         }
         if self.fresh {
+            // Each member's word counts once: a member that says Hello again and again
+            // cannot restart the epoch again and again.
+            if self.claims.contains_key(&from.0) {
+                self.handle_connected(now, from);
+                return;
+            }
             self.claims
                 .insert(from.0, (hello.high_water, hello.epoch, hello.last_case));
             let rounds: Vec<u64> = self.claims.values().map(|c| c.0).collect();
@@ -894,8 +902,13 @@ impl Relay {
             }
             Body::Accuse(b) => {
                 let m = wire::typed(f.header, b, f.sig);
-                if !matches!(self.phase, Phase::Accusing { .. }) {
-                    return Err(unexpected);
+                match &mut self.phase {
+                    Phase::Accusing { heard, .. } => {
+                        if !heard.insert(from.0) {
+                            return Err(unexpected);
+                        }
+                    }
+                    _ => return Err(unexpected),
                 }
                 let Some((rec, _)) = &self.done else {
                     return Err(unexpected);
@@ -1211,6 +1224,7 @@ impl Relay {
                 self.phase = Phase::Accusing {
                     deadline: now.plus_millis(self.group.params().reveal_ms),
                     false_one: None,
+                    heard: BTreeSet::new(),
                 }
             }
             Some(_) => self.start_blame(now, None),
