@@ -184,7 +184,10 @@ fn equivocating_relay_yields_garbage_not_attribution() {
             equivocation_seen >= n - 1,
             "n={n}: evidence at the honest members"
         );
-        assert_eq!(garbage_rounds, 0, "n={n}: nobody unblinds an equivocated round");
+        assert_eq!(
+            garbage_rounds, 0,
+            "n={n}: nobody unblinds an equivocated round"
+        );
         assert!(
             convictions >= n - 1,
             "n={n}: the relay is convicted by the honest members"

@@ -101,7 +101,9 @@ fn probe_slot(
         b.last_case = Some(start.digest());
         return None;
     };
-    let (_, x) = rv.check_accusation(&acc).expect("an honest accusation is valid");
+    let (_, x) = rv
+        .check_accusation(&acc)
+        .expect("an honest accusation is valid");
     let start = b.sign(
         out.round,
         BlameStart {
@@ -111,11 +113,19 @@ fn probe_slot(
         },
     );
     let accuser = sender_of(&acc);
-    let silent = *present.iter().rev().find(|&&i| i != accuser && i != 0).unwrap();
+    let silent = *present
+        .iter()
+        .rev()
+        .find(|&&i| i != accuser && i != 0)
+        .unwrap();
     let rest: Vec<u32> = present.iter().copied().filter(|&i| i != silent).collect();
     b.send(&rest, &start.clone().into_frame());
     let d = b.disclosures();
-    assert_eq!(d.len(), rest.len(), "everyone shown the start discloses at the trap byte");
+    assert_eq!(
+        d.len(),
+        rest.len(),
+        "everyone shown the start discloses at the trap byte"
+    );
     let set = b.disclosure_set(start, d, present);
     b.send(&rest, &set.clone().into_frame());
     b.last_case = Some(set.digest());
@@ -168,7 +178,11 @@ fn replayed_accusation_convicts_the_honest_accuser() {
     for i in all.iter().map(|&i| i as usize) {
         if !b.faulty(i) {
             let v = last_verdict(&b, i).unwrap();
-            assert_eq!(v.rule, Rule::Unresolved, "the tampering relay is not convicted");
+            assert_eq!(
+                v.rule,
+                Rule::Unresolved,
+                "the tampering relay is not convicted"
+            );
         }
     }
     // An honest round, then the replay.
@@ -253,7 +267,11 @@ fn split_round(
             xor: bad,
         },
     );
-    let others: Vec<u32> = present.iter().copied().filter(|i| !victims.contains(i)).collect();
+    let others: Vec<u32> = present
+        .iter()
+        .copied()
+        .filter(|i| !victims.contains(i))
+        .collect();
     b.send(victims, &tampered.clone().into_frame());
     b.send(&others, &honest.clone().into_frame());
     let seeds: Vec<(u32, [u8; 32])> = b
@@ -323,7 +341,9 @@ fn split_records_convict_the_honest_accuser() {
             let at = b2.layout.slot(s).start + 40;
             split_round(&mut b2, &all, &[victim], |x| x[at] ^= 0x5a);
             let acc = accusations(&mut b2);
-            let Some(acc) = acc.into_iter().next() else { continue };
+            let Some(acc) = acc.into_iter().next() else {
+                continue;
+            };
             assert_eq!(sender_of(&acc), victim);
             let others: Vec<u32> = all.iter().copied().filter(|&i| i != victim).collect();
             let rv = b2.round_view();
@@ -563,7 +583,11 @@ fn colluder_pad_dispute_reveals_only_the_colluders_pair() {
             _ => unreachable!(),
         })
         .collect();
-    assert_eq!(reveals, vec![(0, 3)], "only member 0 reveals, and only its pair with 3");
+    assert_eq!(
+        reveals,
+        vec![(0, 3)],
+        "only member 0 reveals, and only its pair with 3"
+    );
 }
 
 /// Cell checks: the relay adds non-zero cells to the Record (the public trigger), members
@@ -576,7 +600,9 @@ fn cell_check_reveals_nothing_about_a_used_allocation() {
     let all: Vec<u32> = (0..n as u32).collect();
     b.start_epoch(&all);
     b.round(&all);
-    let cells: Vec<usize> = (0..b.layout.cells).map(|c| b.layout.cell(c).start).collect();
+    let cells: Vec<usize> = (0..b.layout.cells)
+        .map(|c| b.layout.cell(c).start)
+        .collect();
     let out = b.round_with(
         &all,
         |x| {
@@ -684,5 +710,9 @@ fn split_unresolved_conclusions_do_not_go_on_together() {
     let open = b.next_open(&all);
     let res = b.send(&all, &open.into_frame());
     let accepted: Vec<usize> = (0..n).filter(|&i| res[i].is_ok()).collect();
-    assert_eq!(accepted, vec![0, 1], "only the side that saw conclusion A goes on");
+    assert_eq!(
+        accepted,
+        vec![0, 1],
+        "only the side that saw conclusion A goes on"
+    );
 }

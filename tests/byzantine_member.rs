@@ -99,7 +99,11 @@ fn run(
     // Honest members never stop trusting an honest relay, and nobody honest is convicted.
     for i in 0..N - 1 {
         let m = net.members[i].as_ref().unwrap();
-        assert!(m.relay_faulty().is_none(), "seed {seed}: member {i}: {:?}", m.relay_faulty());
+        assert!(
+            m.relay_faulty().is_none(),
+            "seed {seed}: member {i}: {:?}",
+            m.relay_faulty()
+        );
         for e in &net.member_events[i] {
             if let MemberEvent::Verdict { verdict, .. } = e {
                 if let Some(dcnet::protocol::blame::Culprit::Member(c)) = verdict.culprit {
@@ -122,9 +126,21 @@ fn check(tag: &str, o: &Outcome, target: usize) {
         "{tag}: {} rounds, worst run of failed attempts {}, worst run of epochs {}, {} failed in all",
         o.completed, o.worst_failed_gap, o.worst_epoch_gap, o.failed
     );
-    assert!(o.completed >= target, "{tag}: the group stalled at {} rounds", o.completed);
-    assert!(o.worst_failed_gap <= MAX_FAILED, "{tag}: {} failed attempts in a row", o.worst_failed_gap);
-    assert!(o.worst_epoch_gap <= MAX_EPOCHS, "{tag}: {} epochs in a row", o.worst_epoch_gap);
+    assert!(
+        o.completed >= target,
+        "{tag}: the group stalled at {} rounds",
+        o.completed
+    );
+    assert!(
+        o.worst_failed_gap <= MAX_FAILED,
+        "{tag}: {} failed attempts in a row",
+        o.worst_failed_gap
+    );
+    assert!(
+        o.worst_epoch_gap <= MAX_EPOCHS,
+        "{tag}: {} epochs in a row",
+        o.worst_epoch_gap
+    );
 }
 
 /// 6(a): a Hello for the current epoch in answer to every EpochRequest.
@@ -163,7 +179,12 @@ fn f6bc_hello_counters_cannot_push_the_relay_away() {
             if net.completed_rounds() >= 5 && sent < 3 {
                 sent += 1;
                 let epoch = net.relay.epoch();
-                let f = hello(tg, epoch, hw.saturating_add(net.relay.next_round()), u64::MAX - 1);
+                let f = hello(
+                    tg,
+                    epoch,
+                    hw.saturating_add(net.relay.next_round()),
+                    u64::MAX - 1,
+                );
                 let now = net.now();
                 let _ = net.relay.handle_message(now, MemberId(BAD), &f);
             }
@@ -191,7 +212,11 @@ fn f6d_withhold_and_reconnect_is_benched() {
             }
         });
         check("6(d)", &o, 80);
-        assert!(o.failed <= 8, "6(d): {} failed attempts for 80 rounds", o.failed);
+        assert!(
+            o.failed <= 8,
+            "6(d): {} failed attempts for 80 rounds",
+            o.failed
+        );
     }
 }
 
@@ -221,6 +246,9 @@ fn f6f_jamming_every_empty_cell_is_convicted() {
     for seed in 40..44 {
         let o = run(seed, vec![MemberFault::JamEmptyCells], 20, |_, _, _| {});
         check("6(f)", &o, 20);
-        assert!(o.convicted, "seed {seed}: the cell jammer was not convicted");
+        assert!(
+            o.convicted,
+            "seed {seed}: the cell jammer was not convicted"
+        );
     }
 }

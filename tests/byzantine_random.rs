@@ -166,17 +166,13 @@ impl World {
         let pick = |v: usize| (r as usize >> 8) % v.max(1);
         let mut body = f.body.clone();
         match &mut body {
-            Body::EpochRequest(b) => {
-                if !b.members.is_empty() {
-                    let k = pick(b.members.len());
-                    b.members.remove(k);
-                }
+            Body::EpochRequest(b) if !b.members.is_empty() => {
+                let k = pick(b.members.len());
+                b.members.remove(k);
             }
-            Body::EpochKeys(b) => {
-                if !b.keys.is_empty() {
-                    let k = pick(b.keys.len());
-                    b.keys.remove(k);
-                }
+            Body::EpochKeys(b) if !b.keys.is_empty() => {
+                let k = pick(b.keys.len());
+                b.keys.remove(k);
             }
             Body::Open(b) => match r % 5 {
                 0 if b.present.len() > 2 => {
@@ -188,11 +184,9 @@ impl World {
                 3 => b.view_prev[0] ^= 1,
                 _ => b.last_case = Some([r as u8; 32]),
             },
-            Body::CommitSet(b) => {
-                if !b.commits.is_empty() {
-                    let k = pick(b.commits.len());
-                    b.commits.remove(k);
-                }
+            Body::CommitSet(b) if !b.commits.is_empty() => {
+                let k = pick(b.commits.len());
+                b.commits.remove(k);
             }
             Body::Record(b) => {
                 let k = pick(b.xor.len());
@@ -300,8 +294,7 @@ impl World {
                     }
                     Body::Disclose(d) => {
                         for b in &d.bytes {
-                            self.disclosed
-                                .push((key.0, key.1, i as u32, b.position));
+                            self.disclosed.push((key.0, key.1, i as u32, b.position));
                         }
                     }
                     Body::KeyReveal(_) => self.key_reveals += 1,
@@ -396,7 +389,11 @@ impl World {
         let tag = format!("seed {seed}, action {}", self.actions);
         // Soundness: every member is honest, so only the relay may ever be convicted.
         for (i, m) in self.members.iter().enumerate() {
-            assert!(m.convicted().is_empty(), "{tag}: member {i} convicted {:?}", m.convicted());
+            assert!(
+                m.convicted().is_empty(),
+                "{tag}: member {i} convicted {:?}",
+                m.convicted()
+            );
             assert!(m.pending() <= 2, "{tag}: member {i} queue grew");
         }
         assert!(
@@ -404,12 +401,17 @@ impl World {
             "{tag}: convicted {:?}",
             self.culprits
         );
-        assert_eq!(self.key_reveals, 0, "{tag}: an honest member revealed a pair key");
+        assert_eq!(
+            self.key_reveals, 0,
+            "{tag}: an honest member revealed a pair key"
+        );
         // Leak monitor.
         let floor = N - self.tg.group.params().tolerance as usize;
         let mut senders: BTreeMap<[u8; 8], BTreeSet<u32>> = BTreeMap::new();
         for (&(epoch, round), revs) in &self.reveals {
-            let Some(zs) = self.seeds.get(&(epoch, round)) else { continue };
+            let Some(zs) = self.seeds.get(&(epoch, round)) else {
+                continue;
+            };
             if zs.len() != revs.len() || !zs.keys().eq(revs.keys()) {
                 continue;
             }
@@ -487,7 +489,11 @@ fn run(seed: u64, actions: usize) -> Stats {
         readable_rounds,
         disclosures: w.disclosed.len(),
         delivered: w.delivered,
-        distrusting: w.members.iter().filter(|m| m.relay_faulty().is_some()).count(),
+        distrusting: w
+            .members
+            .iter()
+            .filter(|m| m.relay_faulty().is_some())
+            .count(),
         relay_convicted: usize::from(w.culprits.contains(&Culprit::Relay)),
     }
 }

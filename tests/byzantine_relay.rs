@@ -96,21 +96,35 @@ fn f1_no_disclosure_at_relay_chosen_positions() {
         );
         let all: Vec<u32> = (0..4).collect();
         b.send(&all, &start.into_frame());
-        assert_eq!(b.sent_kind(Kind::Disclose), 0, "variant {variant}: disclosed");
+        assert_eq!(
+            b.sent_kind(Kind::Disclose),
+            0,
+            "variant {variant}: disclosed"
+        );
         for i in 0..4 {
             let stopped = b.faulty(i)
                 || b.events[i].iter().any(|e| {
                     matches!(e, MemberEvent::Verdict { verdict, .. }
                         if verdict.culprit == Some(Culprit::Relay) && verdict.rule == Rule::BadBlameStart)
                 });
-            assert!(stopped, "variant {variant}: member {i} still trusts the relay");
+            assert!(
+                stopped,
+                "variant {variant}: member {i} still trusts the relay"
+            );
         }
     }
 }
 
 /// A case: round with damage against zero (the relay XORs a byte into an unallocated slot of a
 /// round without allocation), honest BlameStart, honest disclosures collected.
-fn damaged_case(n: usize, seed: u64) -> (ByzRelay, Signed<BlameStart>, Vec<Signed<dcnet::wire::Disclose>>) {
+fn damaged_case(
+    n: usize,
+    seed: u64,
+) -> (
+    ByzRelay,
+    Signed<BlameStart>,
+    Vec<Signed<dcnet::wire::Disclose>>,
+) {
     let mut b = ByzRelay::new(n, params(), seed);
     let all: Vec<u32> = (0..n as u32).collect();
     b.start_epoch(&all);
@@ -166,7 +180,11 @@ fn f2_forged_disclosures_reveal_no_keys() {
     }
     let set = b.disclosure_set(start, d, &all);
     b.send(&all, &set.into_frame());
-    assert_eq!(b.sent_kind(Kind::KeyReveal), 0, "keys revealed on an altered disclosure");
+    assert_eq!(
+        b.sent_kind(Kind::KeyReveal),
+        0,
+        "keys revealed on an altered disclosure"
+    );
 }
 
 /// Control for finding 2: the honest set convicts the tampering relay, with no key revealed.
@@ -179,8 +197,12 @@ fn f2_control_honest_set_convicts_the_tampering_relay() {
     b.send(&all, &set.into_frame());
     assert_eq!(b.sent_kind(Kind::KeyReveal), 0);
     for i in 0..n {
-        assert!(b.events[i].iter().any(|e| matches!(e, MemberEvent::Verdict { verdict, .. }
-            if verdict.culprit == Some(Culprit::Relay) && verdict.rule == Rule::RecordMismatch)));
+        assert!(
+            b.events[i]
+                .iter()
+                .any(|e| matches!(e, MemberEvent::Verdict { verdict, .. }
+            if verdict.culprit == Some(Culprit::Relay) && verdict.rule == Rule::RecordMismatch))
+        );
     }
 }
 
@@ -231,7 +253,9 @@ fn f3_every_exposure_counts_across_epochs() {
 fn f4_blame_is_not_optional_for_the_relay() {
     let (mut b, _) = with_secret_out(4, 41);
     let all: Vec<u32> = (0..4).collect();
-    let slots: Vec<usize> = (0..b.layout.slots).map(|s| b.layout.slot(s).start).collect();
+    let slots: Vec<usize> = (0..b.layout.slots)
+        .map(|s| b.layout.slot(s).start)
+        .collect();
     b.round_with(
         &all,
         |x| {
@@ -244,11 +268,17 @@ fn f4_blame_is_not_optional_for_the_relay() {
     let commits_before = b.sent_kind(Kind::Commit);
     let open = b.next_open(&all);
     let res = b.send(&all, &open.into_frame());
-    assert!(res.iter().all(|r| r.is_err()), "an Open was accepted during a case");
+    assert!(
+        res.iter().all(|r| r.is_err()),
+        "an Open was accepted during a case"
+    );
     assert_eq!(b.sent_kind(Kind::Commit), commits_before, "someone re-sent");
     b.advance(60_000);
     for i in 0..4 {
-        assert!(b.faulty(i), "member {i} keeps trusting a relay that skipped blame");
+        assert!(
+            b.faulty(i),
+            "member {i} keeps trusting a relay that skipped blame"
+        );
         assert!(
             b.events[i]
                 .iter()
@@ -284,12 +314,18 @@ fn f5_a_convicted_colluder_is_not_kept() {
     let ev = b.sign(b.round, Evidence { commits: (c1, c2) });
     b.send(&all, &ev.into_frame());
     for i in 0..4 {
-        assert!(b.members[i].convicted().contains(&4), "member {i} convicted 4");
+        assert!(
+            b.members[i].convicted().contains(&4),
+            "member {i} convicted 4"
+        );
     }
     // The same epoch: an Open naming 4 is refused.
     let open = b.next_open(&all);
     let res = b.send(&[0, 1, 2, 3], &open.into_frame());
-    assert!(res.iter().all(|r| r.is_err()), "Open with a convicted member accepted");
+    assert!(
+        res.iter().all(|r| r.is_err()),
+        "Open with a convicted member accepted"
+    );
     // A new epoch that leaves 4 out of the request but slips its key into EpochKeys.
     b.epoch += 1;
     let req = b.sign(
@@ -314,9 +350,16 @@ fn f5_a_convicted_colluder_is_not_kept() {
     keys.push(b.sign_as(4, 0, EpochKey { key: colluder_key }));
     let ek = b.sign(0, EpochKeys { keys });
     let res = b.send(&[0, 1, 2, 3], &ek.into_frame());
-    assert!(res.iter().all(|r| r.is_err()), "EpochKeys with a convicted member accepted");
+    assert!(
+        res.iter().all(|r| r.is_err()),
+        "EpochKeys with a convicted member accepted"
+    );
     for i in 0..4 {
-        assert_eq!(b.members[i].epoch(), 1, "member {i} entered the colluder's epoch");
+        assert_eq!(
+            b.members[i].epoch(),
+            1,
+            "member {i} entered the colluder's epoch"
+        );
     }
 }
 
@@ -367,7 +410,10 @@ fn f9_oversized_blame_and_record_are_refused() {
         },
     );
     let res = b.send(&[0, 1, 2], &record.into_frame());
-    assert!(res.iter().all(|r| matches!(r, Err(ProtocolError::Invalid { .. }))));
+    assert!(
+        res.iter()
+            .all(|r| matches!(r, Err(ProtocolError::Invalid { .. })))
+    );
     assert_eq!(b.sent_kind(Kind::Unblind), 0);
 }
 
@@ -400,7 +446,15 @@ fn f10_split_disclosure_sets_do_not_go_on_together() {
         })
     };
     for &i in &accepted {
-        assert_eq!(verdict_of(i), verdict_of(accepted[0]), "member {i} disagrees");
+        assert_eq!(
+            verdict_of(i),
+            verdict_of(accepted[0]),
+            "member {i} disagrees"
+        );
     }
-    assert_eq!(accepted, vec![0, 1], "only the side that saw conclusion A goes on");
+    assert_eq!(
+        accepted,
+        vec![0, 1],
+        "only the side that saw conclusion A goes on"
+    );
 }

@@ -24,7 +24,7 @@ fn rows(s: &Scenario, seed: u64) -> Vec<Row> {
 
 const SMALL: &str = r#"
 name = "small"
-rounds = 12
+rounds = 40
 messages = 2
 runs = 2
 x = "cells"

@@ -417,6 +417,17 @@ fn print_note(n: &MemberNote, json: bool) {
                 format!("round {round} aborted; missing {missing:?}"),
                 json!({"event": "aborted", "round": round, "missing": missing}),
             ),
+            MemberEvent::Spliced { round, .. } => (
+                format!(
+                    "round {round}: a message's fragments do not match its digest (someone \
+                     spliced in a fragment); it was not delivered"
+                ),
+                json!({"event": "spliced", "round": round}),
+            ),
+            MemberEvent::RelayFaulty { reason } => (
+                format!("the relay broke the protocol: {reason}"),
+                json!({"event": "relay_faulty", "reason": reason}),
+            ),
             _ => return,
         },
     };

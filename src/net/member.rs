@@ -353,10 +353,32 @@ async fn run(
             while let Some(e) = member.poll_event() {
                 let _ = notes.send(MemberNote::Event(e));
             }
+            if let Some(why) = member.relay_faulty() {
+                // The relay broke a rule (it let a blame case lapse, dropped our accusation,
+                // signed blame messages that do not check out): stop and say so.
+                let msg = format!(
+                    "{why}; this member no longer trusts the relay: configure another relay"
+                );
+                warn!("{msg}");
+                let _ = notes.send(MemberNote::Fatal(msg));
+                reader.abort();
+                conn.close(0u32.into(), b"relay distrusted");
+                break 'outer;
+            }
             if let Err(e) = flushed {
                 break e;
             }
+            // The protocol's own deadline (a blame case or a Record the relay must close).
+            let timer = member
+                .poll_timeout()
+                .map(|t| start + Duration::from_micros(t.as_micros()));
             tokio::select! {
+                _ = async {
+                    match timer {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => member.handle_timeout(now()),
                 f = fr_rx.recv() => match f {
                     Some(bytes) => {
                         refused_since = None;

@@ -354,7 +354,9 @@ fn check_keys(group: &Group, ek: &Signed<EpochKeys>) -> EResult<BTreeMap<u32, Ep
         };
         let pk = need(group.member_key(i), "epoch key from outside the roster")?;
         if keys.contains_key(&i) || k.body.key.point().is_none() {
-            return Err(EvidenceError::Inconsistent("duplicate or invalid epoch key"));
+            return Err(EvidenceError::Inconsistent(
+                "duplicate or invalid epoch key",
+            ));
         }
         if !k.verify(pk)
             || k.header.epoch != ek.header.epoch
@@ -398,7 +400,9 @@ fn cleartext(record: &Signed<Record>, zset: &Signed<ZSet>, group: &Group) -> ERe
         };
         let pk = need(group.member_key(i), "commitment from outside the roster")?;
         if commits.contains_key(&i) {
-            return Err(EvidenceError::Inconsistent("two commitments from one member"));
+            return Err(EvidenceError::Inconsistent(
+                "two commitments from one member",
+            ));
         }
         if !c.verify(pk)
             || c.header.round != round
@@ -452,7 +456,10 @@ impl RoundView {
             return Err(EvidenceError::Signature("Open"));
         }
         if open.header.epoch != epoch
-            || !commits.keys().copied().eq(open.body.present.iter().copied())
+            || !commits
+                .keys()
+                .copied()
+                .eq(open.body.present.iter().copied())
             || !commits.values().all(|c| c.body.open == open.digest())
         {
             return Err(EvidenceError::Inconsistent(
@@ -824,7 +831,9 @@ fn judge_inner(case: &Case, live: bool) -> EResult<Assessment> {
         };
         let pk = need(rv.group.member_key(i), "accuser outside the roster")?;
         if !present.contains(&i) {
-            return Err(EvidenceError::Inconsistent("accuser outside the present set"));
+            return Err(EvidenceError::Inconsistent(
+                "accuser outside the present set",
+            ));
         }
         if !a.verify(pk) || a.header.epoch != rv.epoch || a.header.group_id != *rv.group.id() {
             return Err(EvidenceError::Signature("Accuse"));
@@ -982,7 +991,9 @@ fn judge_inner(case: &Case, live: bool) -> EResult<Assessment> {
                 return Err(EvidenceError::Signature("RevealSet"));
             }
             if rs.body.reveals.len() > 2 * conflicts.len() {
-                return Err(EvidenceError::Inconsistent("more key reveals than disputes"));
+                return Err(EvidenceError::Inconsistent(
+                    "more key reveals than disputes",
+                ));
             }
             for r in &rs.body.reveals {
                 let Sender::Member(i) = r.header.sender else {

@@ -673,9 +673,14 @@ impl Member {
         let bad = |r| invalid(Kind::EpochRequest, r);
         if !m.body.members.windows(2).all(|w| w[0] < w[1])
             || m.body.members.len() > self.group.size()
-            || m.body.members.iter().any(|&i| self.group.member_key(i).is_none())
+            || m.body
+                .members
+                .iter()
+                .any(|&i| self.group.member_key(i).is_none())
         {
-            return Err(bad("member list not sorted, too long or outside the roster"));
+            return Err(bad(
+                "member list not sorted, too long or outside the roster",
+            ));
         }
         if !m.body.members.contains(&self.me) {
             return Err(bad("we are not invited"));
@@ -1044,11 +1049,8 @@ impl Member {
         // One valid accusation may come after the round (from D's first slot's owner) and tell
         // the relay that its signer sent nothing then: keep one member to spare, where the
         // roster allows it, so the set stays at or above the floor afterwards too.
-        let need = if floor < self.group.size() {
-            floor + 1
-        } else {
-            floor
-        };
+        let left = self.group.size().saturating_sub(self.convicted.len());
+        let need = if floor < left { floor + 1 } else { floor };
         if a.len() < need {
             return Err((
                 format!(
@@ -1682,9 +1684,7 @@ impl Member {
         let liar = self.faults.contains(&MemberFault::FalseAccuse);
         if let Some(ours) = accused.filter(|_| !liar) {
             if m.body.accusation.as_ref().map(|a| a.digest()) != Some(ours) {
-                self.fail_relay(format!(
-                    "the relay dropped our accusation in round {round}"
-                ));
+                self.fail_relay(format!("the relay dropped our accusation in round {round}"));
                 return Err(bad("our accusation was dropped"));
             }
         }
@@ -1773,7 +1773,9 @@ impl Member {
                         }
                     }
                     _ => match &a.reservation {
-                        Some(r) if checked.cell_check() && self.layout.cell(r.cell).contains(&xi) => {
+                        Some(r)
+                            if checked.cell_check() && self.layout.cell(r.cell).contains(&xi) =>
+                        {
                             r.footprint[xi % 8]
                         }
                         _ => 0,

@@ -348,7 +348,11 @@ impl Relay {
                 return;
             }
         }
-        if self.benched.get(&member.0).is_some_and(|&t| t > self.completed) {
+        if self
+            .benched
+            .get(&member.0)
+            .is_some_and(|&t| t > self.completed)
+        {
             return;
         }
         if self.absent.contains_key(&member.0) || !self.epoch_keys.contains_key(&member.0) {
@@ -388,7 +392,11 @@ impl Relay {
                 .max_by_key(|(h, n)| (**n, std::cmp::Reverse(**h)))
                 .map(|(h, _)| *h);
             let restart = target != self.epoch || case != self.last_case;
-            if restart && matches!(self.phase, Phase::Stopped | Phase::Keys { .. } | Phase::Idle { .. })
+            if restart
+                && matches!(
+                    self.phase,
+                    Phase::Stopped | Phase::Keys { .. } | Phase::Idle { .. }
+                )
             {
                 self.last_case = case;
                 self.epoch = target.saturating_sub(1);
@@ -404,9 +412,11 @@ impl Relay {
             self.resume_after(hello.high_water);
         }
         if hello.epoch >= self.epoch {
-            self.epoch_floor = self
-                .epoch_floor
-                .max(hello.epoch.min(self.epoch.saturating_add(MAX_EPOCH_JUMP / 2)));
+            self.epoch_floor = self.epoch_floor.max(
+                hello
+                    .epoch
+                    .min(self.epoch.saturating_add(MAX_EPOCH_JUMP / 2)),
+            );
             self.rejoin = true;
         }
         self.handle_connected(now, from);
@@ -528,8 +538,7 @@ impl Relay {
     }
 
     fn exclude(&mut self, m: u32, reason: Absence, round: u64) {
-        if reason == Absence::Unresponsive && self.absent.get(&m) != Some(&Absence::Unresponsive)
-        {
+        if reason == Absence::Unresponsive && self.absent.get(&m) != Some(&Absence::Unresponsive) {
             let k = self.strikes.entry(m).or_default();
             let shift = (*k).min(12);
             *k = k.saturating_add(1);

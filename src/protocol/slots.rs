@@ -87,7 +87,12 @@ impl Allocation {
     /// present set: non-zero cells, ordered by `H("dcnet/v1/alloc-order"; output_digest, u32le
     /// cell)` (ties by cell index), get slots 0, 1, … in that order. Void (`overflow`) when there
     /// are more non-zero cells than `min(slots, present)`.
-    pub fn from_output(layout: &Layout, round: u64, cleartext: &[u8], present: usize) -> Allocation {
+    pub fn from_output(
+        layout: &Layout,
+        round: u64,
+        cleartext: &[u8],
+        present: usize,
+    ) -> Allocation {
         let out = output_digest(round, cleartext);
         let nonzero: Vec<u32> = (0..layout.cells)
             .filter(|&c| cleartext[layout.cell(c)].iter().any(|&b| b != 0))
@@ -448,7 +453,11 @@ mod tests {
             out = r.add(f.clone());
         }
         assert_eq!(out, Reassembled::Message(msg));
-        assert_eq!(r.add(frags[0].clone()), Reassembled::Pending, "delivered once");
+        assert_eq!(
+            r.add(frags[0].clone()),
+            Reassembled::Pending,
+            "delivered once"
+        );
         assert_eq!(fragment(b"", 53, [3; 8]).len(), 1);
     }
 
@@ -467,9 +476,12 @@ mod tests {
             v[l.cell(c)].copy_from_slice(&[3; 8]);
         }
         let a = Allocation::from_output(&l, 5, &v, 3);
-        assert!(a.overflow && a.cell_check, "4 non-zero cells, 3 slots, 3 present");
+        assert!(
+            a.overflow && a.cell_check,
+            "4 non-zero cells, 3 slots, 3 present"
+        );
         // More non-zero cells than present members voids the allocation even with room.
-        v[l.cell(0)] .copy_from_slice(&[0; 8]);
+        v[l.cell(0)].copy_from_slice(&[0; 8]);
         let a = Allocation::from_output(&l, 5, &v, 2);
         assert!(a.overflow && a.cell_check && a.by_cell.is_empty());
     }
@@ -494,7 +506,10 @@ mod tests {
         // A forgery alone never delivers anything.
         let mut r = Reassembly::new(4, 16, 100);
         assert_eq!(r.add(frags[0].clone()), Reassembled::Pending);
-        assert_eq!(r.add(forged.clone()), Reassembled::Spliced { msg_id: [9; 8] });
+        assert_eq!(
+            r.add(forged.clone()),
+            Reassembled::Spliced { msg_id: [9; 8] }
+        );
         assert_eq!(r.add(forged), Reassembled::Pending, "reported once");
     }
 }

@@ -174,7 +174,10 @@ impl ByzRelay {
 
     /// Frames of `kind` any member sent so far (in `seen`).
     pub fn sent_kind(&self, kind: Kind) -> usize {
-        self.seen.iter().filter(|(_, f)| f.header.kind == kind).count()
+        self.seen
+            .iter()
+            .filter(|(_, f)| f.header.kind == kind)
+            .count()
     }
 
     /// Starts epoch `epoch` with `members`: request, keys, key set.
@@ -330,11 +333,8 @@ impl ByzRelay {
         self.send(present, &zset.clone().into_frame());
         let completed = missing.is_empty();
         if completed {
-            self.chain = dcnet::crypto::keys::view_step(
-                &self.chain,
-                round,
-                &record.body.opens[0].digest(),
-            );
+            self.chain =
+                dcnet::crypto::keys::view_step(&self.chain, round, &record.body.opens[0].digest());
             self.last = Some((round, record.digest()));
             self.last_case = None;
             // Members' cleartext is from the Record they got (tampered or not).
@@ -417,7 +417,11 @@ impl ByzRelay {
             DisclosureSet {
                 start,
                 disclosures,
-                missing: present.iter().copied().filter(|i| !have.contains(i)).collect(),
+                missing: present
+                    .iter()
+                    .copied()
+                    .filter(|i| !have.contains(i))
+                    .collect(),
             },
         )
     }
@@ -454,10 +458,12 @@ pub fn sender_set(history: &[RoundOut], layout: &Layout, msg_id: [u8; 8]) -> Opt
 /// The message ids of every intact fragment in a cleartext.
 pub fn fragment_ids(layout: &Layout, round: u64, clear: &[u8]) -> Vec<[u8; 8]> {
     (0..layout.slots)
-        .filter_map(|s| match slots::parse_slot(layout, round, s, &clear[layout.slot(s)]) {
-            SlotContent::Fragment(f) => Some(f.msg_id),
-            _ => None,
-        })
+        .filter_map(
+            |s| match slots::parse_slot(layout, round, s, &clear[layout.slot(s)]) {
+                SlotContent::Fragment(f) => Some(f.msg_id),
+                _ => None,
+            },
+        )
         .collect()
 }
 
@@ -465,4 +471,3 @@ pub fn fragment_ids(layout: &Layout, round: u64, clear: &[u8]) -> Vec<[u8; 8]> {
 pub fn honest_positions(rv: &RoundView) -> Vec<u64> {
     rv.positions(None)
 }
-
