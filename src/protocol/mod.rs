@@ -2,7 +2,8 @@
 //!
 //! [`Member`] and [`Relay`] are deterministic state machines: inputs arrive through
 //! `handle_*(now, …)`, outputs leave through `poll_transmit`, `poll_event` and (for the relay,
-//! the only party that keeps deadlines) `poll_timeout`. They never touch a socket, a clock or the
+//! which keeps the round deadlines, and for a member, which times the relay's closing of a blame
+//! case or Record) `poll_timeout`. They never touch a socket, a clock or the
 //! OS RNG: time is passed in as [`Time`], a member's randomness comes from a seed given at construction (the relay needs none).
 //!
 //! # Poll contract
