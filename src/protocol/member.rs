@@ -688,12 +688,10 @@ impl Member {
         if m.body.members.iter().any(|i| self.convicted.contains(i)) {
             return Err(bad("invites a convicted member"));
         }
-        // The request that ends our epoch must name how our last case ended. (A member that
-        // missed epochs since cannot know what ended the one before this request.)
-        if self.last_case.is_some()
-            && epoch == self.epoch().saturating_add(1)
-            && m.body.last_case != self.last_case
-        {
+        // Any request that takes us out of our epoch must name how our last case ended,
+        // whatever epoch number it jumps to (a relay that split members over a case could
+        // otherwise merge them again by skipping an epoch number).
+        if self.last_case.is_some() && m.body.last_case != self.last_case {
             return Err(bad("names another conclusion of our last blame case"));
         }
         let secret = loop {
@@ -1638,6 +1636,11 @@ impl Member {
         self.case = None;
         if last.is_some() {
             self.last_case = last;
+        }
+        // A verdict that excludes us as unresponsive takes us out of the rounds that follow:
+        // we will be invited to a later epoch whose request cannot know this conclusion.
+        if verdict.unresponsive.contains(&self.me) {
+            self.last_case = None;
         }
         // A case with nothing to check (damage only to slots whose owners did not accuse) is
         // not news: no notice.
