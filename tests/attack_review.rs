@@ -6,58 +6,17 @@
 #[path = "common/byz.rs"]
 mod byz;
 
-use byz::{ByzRelay, RoundOut, fragment_ids};
+use byz::{ByzRelay, RoundOut, blame_params, sender_of, worst_sender_set};
 use dcnet::crypto::Hash;
 use dcnet::crypto::pad::{Keystream, StreamKey};
-use dcnet::params::RoundParams;
 use dcnet::protocol::MemberEvent;
 use dcnet::protocol::blame::{Culprit, Rule};
-use dcnet::protocol::slots::{self, Allocation, SlotContent};
+use dcnet::protocol::slots::Allocation;
 use dcnet::wire::{
     self, Accuse, BlameStart, Body, Commit, CommitSet, Disclose, DisclosureSet, Kind, Record,
-    Sender, Signed, ZSet,
+    Signed, ZSet,
 };
 use std::collections::{BTreeMap, BTreeSet};
-
-fn params() -> RoundParams {
-    RoundParams {
-        slot_bytes: 96,
-        p_trap: 0.0,
-        ..RoundParams::default()
-    }
-}
-
-/// Slots the next Open's allocation gives out (empty if the next round uses none).
-fn next_alloc_slots(b: &ByzRelay, present: &[u32]) -> Vec<u32> {
-    let Some((r, _, p, clear)) = &b.alloc_src else {
-        return vec![];
-    };
-    if !p.iter().all(|i| present.contains(i)) {
-        return vec![];
-    }
-    let a = Allocation::from_output(&b.layout, *r, clear, p.len());
-    if a.overflow {
-        return vec![];
-    }
-    a.slots().into_iter().collect()
-}
-
-fn accusations(b: &mut ByzRelay) -> Vec<Signed<Accuse>> {
-    b.take(Kind::Accuse)
-        .into_values()
-        .map(|f| match f.body {
-            Body::Accuse(a) => wire::typed(f.header, a, f.sig),
-            _ => unreachable!(),
-        })
-        .collect()
-}
-
-fn sender_of(s: &Signed<impl Clone>) -> u32 {
-    match s.header.sender {
-        Sender::Member(i) => i,
-        Sender::Relay => u32::MAX,
-    }
-}
 
 fn convicted_by(b: &ByzRelay, i: usize) -> BTreeSet<u32> {
     b.members[i].convicted().clone()
@@ -76,7 +35,7 @@ fn probe_slot(
     present: &mut Vec<u32>,
     slot_choice: usize,
 ) -> Option<(RoundOut, Signed<Accuse>, Signed<DisclosureSet>)> {
-    let slots = next_alloc_slots(b, present);
+    let slots = b.next_alloc_slots(present);
     if slots.is_empty() {
         b.round(present);
         return None;
@@ -84,7 +43,7 @@ fn probe_slot(
     let s = slots[slot_choice % slots.len()];
     let at = b.layout.slot(s).start + 40;
     let out = b.round_with(present, |x| x[at] ^= 0x5a, &[]);
-    let acc = accusations(b);
+    let acc = b.accusations();
     let rv = b.round_view();
     let Some(acc) = acc.into_iter().next() else {
         // Nobody accused (a real message, or a collided cell): a case with nothing to check.
@@ -167,7 +126,7 @@ fn first_accusation(
 #[test]
 fn replayed_accusation_convicts_the_honest_accuser() {
     let n = 4;
-    let mut b = ByzRelay::new(n, params(), 7001);
+    let mut b = ByzRelay::new(n, blame_params(), 7001);
     let all: Vec<u32> = (0..n as u32).collect();
     b.start_epoch(&all);
     let mut all = all;
@@ -327,20 +286,20 @@ fn split_records_convict_the_honest_accuser() {
     let n = 4;
     let all: Vec<u32> = (0..n as u32).collect();
     for seed in 0..20u64 {
-        let mut b = ByzRelay::new(n, params(), 7100 + seed);
+        let mut b = ByzRelay::new(n, blame_params(), 7100 + seed);
         b.start_epoch(&all);
         b.round(&all);
-        let slots = next_alloc_slots(&b, &all);
+        let slots = b.next_alloc_slots(&all);
         let Some(&s) = slots.first() else { continue };
         // Who owns slot s? The relay learns it only from the accusation; to aim the split Record
         // it shows the damaged version to each member in turn (here: try each victim).
         for victim in 0..n as u32 {
-            let mut b2 = ByzRelay::new(n, params(), 7100 + seed);
+            let mut b2 = ByzRelay::new(n, blame_params(), 7100 + seed);
             b2.start_epoch(&all);
             b2.round(&all);
             let at = b2.layout.slot(s).start + 40;
             split_round(&mut b2, &all, &[victim], |x| x[at] ^= 0x5a);
-            let acc = accusations(&mut b2);
+            let acc = b2.accusations();
             let Some(acc) = acc.into_iter().next() else {
                 continue;
             };
@@ -391,7 +350,7 @@ fn split_records_convict_the_honest_accuser() {
 #[test]
 fn accusation_oracle_narrows_the_sender_below_the_floor() {
     let n = 5;
-    let mut b = ByzRelay::new(n, params(), 7201);
+    let mut b = ByzRelay::new(n, blame_params(), 7201);
     let floor = n - b.tg.group.params().tolerance as usize;
     let mut all: Vec<u32> = (0..n as u32).collect();
     b.start_epoch(&all);
@@ -421,37 +380,8 @@ fn accusation_oracle_narrows_the_sender_below_the_floor() {
             break;
         }
     }
-    // The relay's knowledge: rounds where it read a fragment of the message.
-    let mut ids = BTreeSet::new();
-    for r in &b.all_rounds {
-        ids.extend(fragment_ids(&b.layout, r.round, r.clear.as_ref().unwrap()));
-    }
-    let mut worst = None::<BTreeSet<u32>>;
-    for id in ids {
-        let mut set: Option<BTreeSet<u32>> = None;
-        for r in &b.all_rounds {
-            let clear = r.clear.as_ref().unwrap();
-            let has = (0..b.layout.slots).any(|s| {
-                matches!(slots::parse_slot(&b.layout, r.round, s, &clear[b.layout.slot(s)]),
-                    SlotContent::Fragment(f) if f.msg_id == id)
-            });
-            if !has {
-                continue;
-            }
-            let mut p: BTreeSet<u32> = r.present.iter().copied().collect();
-            if let Some(a) = accusers.get(&r.round) {
-                p.remove(a);
-            }
-            set = Some(match set {
-                Some(s) => s.intersection(&p).copied().collect(),
-                None => p,
-            });
-        }
-        let set = set.unwrap();
-        if worst.as_ref().is_none_or(|w| set.len() < w.len()) {
-            worst = Some(set);
-        }
-    }
+    // The relay's knowledge: rounds where it read a fragment of the message, less accusers.
+    let worst = worst_sender_set(&b.all_rounds, &b.layout, &accusers);
     let worst = worst.expect("the relay read the message");
     assert!(worst.contains(&0));
     assert!(
@@ -470,7 +400,7 @@ fn accusation_oracle_narrows_the_sender_below_the_floor() {
 #[test]
 fn second_blame_start_is_refused() {
     let n = 4;
-    let mut b = ByzRelay::new(n, params(), 7301);
+    let mut b = ByzRelay::new(n, blame_params(), 7301);
     let all: Vec<u32> = (0..n as u32).collect();
     b.start_epoch(&all);
     let slot = b.layout.slot(1).start + 3;
@@ -506,7 +436,7 @@ fn second_blame_start_is_refused() {
 #[test]
 fn replayed_blame_messages_are_refused() {
     let n = 4;
-    let mut b = ByzRelay::new(n, params(), 7302);
+    let mut b = ByzRelay::new(n, blame_params(), 7302);
     let all: Vec<u32> = (0..n as u32).collect();
     b.start_epoch(&all);
     let slot = b.layout.slot(1).start + 3;
@@ -549,7 +479,7 @@ fn replayed_blame_messages_are_refused() {
 #[test]
 fn colluder_pad_dispute_reveals_only_the_colluders_pair() {
     let n = 4;
-    let mut b = ByzRelay::new(n, params(), 7303);
+    let mut b = ByzRelay::new(n, blame_params(), 7303);
     let all: Vec<u32> = (0..n as u32).collect();
     b.start_epoch(&all);
     let slot = b.layout.slot(1).start + 3;
@@ -596,7 +526,7 @@ fn colluder_pad_dispute_reveals_only_the_colluders_pair() {
 #[test]
 fn cell_check_reveals_nothing_about_a_used_allocation() {
     let n = 4;
-    let mut b = ByzRelay::new(n, params(), 7304);
+    let mut b = ByzRelay::new(n, blame_params(), 7304);
     let all: Vec<u32> = (0..n as u32).collect();
     b.start_epoch(&all);
     b.round(&all);
@@ -642,7 +572,7 @@ fn cell_check_reveals_nothing_about_a_used_allocation() {
 #[test]
 fn open_naming_no_conclusion_is_refused() {
     let n = 4;
-    let mut b = ByzRelay::new(n, params(), 7305);
+    let mut b = ByzRelay::new(n, blame_params(), 7305);
     let all: Vec<u32> = (0..n as u32).collect();
     b.start_epoch(&all);
     let slot = b.layout.slot(1).start + 3;
@@ -679,7 +609,7 @@ fn open_naming_no_conclusion_is_refused() {
 #[test]
 fn split_unresolved_conclusions_do_not_go_on_together() {
     let n = 4;
-    let mut b = ByzRelay::new(n, params(), 7306);
+    let mut b = ByzRelay::new(n, blame_params(), 7306);
     let all: Vec<u32> = (0..n as u32).collect();
     b.start_epoch(&all);
     let slot = b.layout.slot(1).start + 3;

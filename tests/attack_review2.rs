@@ -6,90 +6,10 @@
 #[path = "common/byz.rs"]
 mod byz;
 
-use byz::{ByzRelay, fragment_ids};
-use dcnet::params::RoundParams;
+use byz::{ByzRelay, blame_params, sender_of, worst_sender_set};
 use dcnet::protocol::MemberEvent;
-use dcnet::protocol::slots::{self, Allocation, SlotContent};
-use dcnet::wire::{self, Accuse, BlameStart, Body, EpochRequest, Kind, Sender, Signed};
-use std::collections::{BTreeMap, BTreeSet};
-
-fn params() -> RoundParams {
-    RoundParams {
-        slot_bytes: 96,
-        p_trap: 0.0,
-        ..RoundParams::default()
-    }
-}
-
-fn next_alloc_slots(b: &ByzRelay, present: &[u32]) -> Vec<u32> {
-    let Some((r, _, p, clear)) = &b.alloc_src else {
-        return vec![];
-    };
-    if !p.iter().all(|i| present.contains(i)) {
-        return vec![];
-    }
-    let a = Allocation::from_output(&b.layout, *r, clear, p.len());
-    if a.overflow {
-        return vec![];
-    }
-    a.slots().into_iter().collect()
-}
-
-fn accusations(b: &mut ByzRelay) -> Vec<Signed<Accuse>> {
-    b.take(Kind::Accuse)
-        .into_values()
-        .map(|f| match f.body {
-            Body::Accuse(a) => wire::typed(f.header, a, f.sig),
-            _ => unreachable!(),
-        })
-        .collect()
-}
-
-fn sender_of<T: Clone>(s: &Signed<T>) -> u32 {
-    match s.header.sender {
-        Sender::Member(i) => i,
-        Sender::Relay => u32::MAX,
-    }
-}
-
-/// The relay's knowledge of the sender of each message it read: the intersection over every
-/// round it read a fragment of it of (present set minus that round's valid accuser). Returns
-/// the smallest such set.
-fn worst_sender_set(b: &ByzRelay, accusers: &BTreeMap<u64, u32>) -> Option<BTreeSet<u32>> {
-    let mut ids = BTreeSet::new();
-    for r in &b.all_rounds {
-        if let Some(c) = &r.clear {
-            ids.extend(fragment_ids(&b.layout, r.round, c));
-        }
-    }
-    let mut worst = None::<BTreeSet<u32>>;
-    for id in ids {
-        let mut set: Option<BTreeSet<u32>> = None;
-        for r in &b.all_rounds {
-            let Some(clear) = &r.clear else { continue };
-            let has = (0..b.layout.slots).any(|s| {
-                matches!(slots::parse_slot(&b.layout, r.round, s, &clear[b.layout.slot(s)]),
-                    SlotContent::Fragment(f) if f.msg_id == id)
-            });
-            if !has {
-                continue;
-            }
-            let mut p: BTreeSet<u32> = r.present.iter().copied().collect();
-            if let Some(a) = accusers.get(&r.round) {
-                p.remove(a);
-            }
-            set = Some(match set {
-                Some(s) => s.intersection(&p).copied().collect(),
-                None => p,
-            });
-        }
-        let set = set.unwrap();
-        if worst.as_ref().is_none_or(|w| set.len() < w.len()) {
-            worst = Some(set);
-        }
-    }
-    worst
-}
+use dcnet::wire::{BlameStart, EpochRequest, Sender, Signed};
+use std::collections::BTreeMap;
 
 /// Damages one allocated slot in the Record. If its owner accuses, the relay shows the
 /// BlameStart carrying the accusation to the accuser alone (which discloses, and concludes the
@@ -100,7 +20,7 @@ fn worst_sender_set(b: &ByzRelay, accusers: &BTreeMap<u64, u32>) -> Option<BTree
 /// (`jump`), for which members do not compare `last_case`. Returns the accuser and whether the
 /// members accepted the new epoch.
 fn hidden_probe(b: &mut ByzRelay, all: &[u32], choice: usize, jump: u64) -> (Option<u32>, bool) {
-    let slots = next_alloc_slots(b, all);
+    let slots = b.next_alloc_slots(all);
     if slots.is_empty() {
         b.round(all);
         return (None, true);
@@ -108,7 +28,7 @@ fn hidden_probe(b: &mut ByzRelay, all: &[u32], choice: usize, jump: u64) -> (Opt
     let s = slots[choice % slots.len()];
     let at = b.layout.slot(s).start + 40;
     let out = b.round_with(all, |x| x[at] ^= 0x5a, &[]);
-    let acc = accusations(b);
+    let acc = b.accusations();
     let rv = b.round_view();
     let empty = b.sign(
         out.round,
@@ -170,7 +90,7 @@ fn hidden_probe(b: &mut ByzRelay, all: &[u32], choice: usize, jump: u64) -> (Opt
 #[test]
 fn hidden_accusations_cannot_be_merged_by_an_epoch_jump() {
     let n = 4;
-    let mut b = ByzRelay::new(n, params(), 9101);
+    let mut b = ByzRelay::new(n, blame_params(), 9101);
     let floor = n - b.tg.group.params().tolerance as usize;
     let all: Vec<u32> = (0..n as u32).collect();
     b.start_epoch(&all);
@@ -204,7 +124,8 @@ fn hidden_accusations_cannot_be_merged_by_an_epoch_jump() {
         .iter()
         .filter(|e| matches!(e, MemberEvent::HeldBack { .. }))
         .collect();
-    let worst = worst_sender_set(&b, &accusers).expect("the relay read the message");
+    let worst =
+        worst_sender_set(&b.all_rounds, &b.layout, &accusers).expect("the relay read the message");
     assert!(worst.contains(&0));
     assert!(
         worst.len() >= floor,
@@ -219,7 +140,7 @@ fn hidden_accusations_cannot_be_merged_by_an_epoch_jump() {
 #[test]
 fn hidden_accusation_split_is_refused_at_the_next_epoch() {
     let n = 4;
-    let mut b = ByzRelay::new(n, params(), 9102);
+    let mut b = ByzRelay::new(n, blame_params(), 9102);
     let all: Vec<u32> = (0..n as u32).collect();
     b.start_epoch(&all);
     b.members[0].submit(&[0x42u8; 33 * 8]).unwrap();
@@ -244,13 +165,13 @@ fn hidden_accusation_split_is_refused_at_the_next_epoch() {
 #[test]
 fn epoch_request_with_wrong_last_case_is_refused() {
     let n = 4;
-    let mut b = ByzRelay::new(n, params(), 9103);
+    let mut b = ByzRelay::new(n, blame_params(), 9103);
     let all: Vec<u32> = (0..n as u32).collect();
     b.start_epoch(&all);
     b.round(&all);
     let slot = b.layout.slot(1).start + 3;
     b.round_with(&all, |x| x[slot] ^= 0x5a, &[]);
-    let _ = accusations(&mut b);
+    let _ = b.accusations();
     let rv = b.round_view();
     let start = b.sign(
         b.round,

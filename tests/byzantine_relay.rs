@@ -5,8 +5,7 @@
 #[path = "common/byz.rs"]
 mod byz;
 
-use byz::{ByzRelay, fragment_ids, sender_set};
-use dcnet::params::RoundParams;
+use byz::{ByzRelay, blame_params, fragment_ids, sender_set};
 use dcnet::protocol::blame::{Culprit, Rule};
 use dcnet::protocol::{MemberEvent, ProtocolError};
 use dcnet::wire::{
@@ -15,20 +14,12 @@ use dcnet::wire::{
 };
 use std::collections::BTreeSet;
 
-fn params() -> RoundParams {
-    RoundParams {
-        slot_bytes: 96,
-        p_trap: 0.0,
-        ..RoundParams::default()
-    }
-}
-
 const SECRET: &[u8] = b"meet at the north gate at nine";
 
 /// A group of `n`, epoch 1 with everyone; member 0 has queued SECRET. Runs honest rounds until
 /// SECRET's fragment has gone out (its id is returned) plus one more round.
 fn with_secret_out(n: usize, seed: u64) -> (ByzRelay, [u8; 8]) {
-    let mut b = ByzRelay::new(n, params(), seed);
+    let mut b = ByzRelay::new(n, blame_params(), seed);
     let all: Vec<u32> = (0..n as u32).collect();
     b.start_epoch(&all);
     b.members[0].submit(SECRET).unwrap();
@@ -125,7 +116,7 @@ fn damaged_case(
     Signed<BlameStart>,
     Vec<Signed<dcnet::wire::Disclose>>,
 ) {
-    let mut b = ByzRelay::new(n, params(), seed);
+    let mut b = ByzRelay::new(n, blame_params(), seed);
     let all: Vec<u32> = (0..n as u32).collect();
     b.start_epoch(&all);
     let slot = b.layout.slot(1).start + 3;
@@ -215,7 +206,7 @@ fn f2_control_honest_set_convicts_the_tampering_relay() {
 #[test]
 fn f3_every_exposure_counts_across_epochs() {
     let n = 6;
-    let mut b = ByzRelay::new(n, params(), 31);
+    let mut b = ByzRelay::new(n, blame_params(), 31);
     let floor = n - b.tg.group.params().tolerance as usize;
     assert_eq!(floor, 3);
     let first = [0u32, 1, 2, 3];
@@ -293,7 +284,7 @@ fn f4_blame_is_not_optional_for_the_relay() {
 #[test]
 fn f5_a_convicted_colluder_is_not_kept() {
     let n = 5;
-    let mut b = ByzRelay::new(n, params(), 51);
+    let mut b = ByzRelay::new(n, blame_params(), 51);
     let all: Vec<u32> = (0..n as u32).collect();
     b.start_epoch(&all);
     b.round(&all);
@@ -380,7 +371,7 @@ fn f9_oversized_blame_and_record_are_refused() {
     b.send(&[0, 1, 2], &start.into_frame());
     assert_eq!(b.sent_kind(Kind::Disclose), 0);
 
-    let mut b = ByzRelay::new(3, params(), 92);
+    let mut b = ByzRelay::new(3, blame_params(), 92);
     b.start_epoch(&[0, 1, 2]);
     let open = b.next_open(&[0, 1, 2]);
     b.send(&[0, 1, 2], &open.clone().into_frame());
@@ -456,5 +447,54 @@ fn f10_split_disclosure_sets_do_not_go_on_together() {
         accepted,
         vec![0, 1],
         "only the side that saw conclusion A goes on"
+    );
+}
+
+/// Finding 2, the other way round: a colluder (member 3) signs a pad byte that contradicts
+/// honest member 0; member 0 reveals `K_03` as it must, and the relay drops that reveal so the
+/// dispute stays unresolved (the liar escapes, the honest member is excluded). The honest
+/// member sees its reveal missing and distrusts the relay instead of accepting the verdict.
+#[test]
+fn f2_a_dropped_key_reveal_is_not_accepted() {
+    let n = 4;
+    let (mut b, start, mut d) = damaged_case(n, 24);
+    let all: Vec<u32> = (0..n as u32).collect();
+    let k = d
+        .iter()
+        .position(|x| x.header.sender == Sender::Member(3))
+        .unwrap();
+    let mut body = d[k].body.clone();
+    for byte in &mut body.bytes {
+        if let Some(p) = byte.pads.iter_mut().find(|p| p.0 == 0) {
+            p.1 ^= 0x10;
+        }
+    }
+    d[k] = b.sign_as(3, b.round, body);
+    let set = b.disclosure_set(start, d, &all);
+    b.send(&[0, 1, 2], &set.clone().into_frame());
+    let reveals = b.take(Kind::KeyReveal);
+    assert_eq!(
+        reveals.keys().copied().collect::<Vec<_>>(),
+        vec![0],
+        "only member 0, in dispute with the colluder, reveals"
+    );
+    let rs = b.sign(
+        b.round,
+        dcnet::wire::RevealSet {
+            set: set.digest(),
+            reveals: vec![],
+        },
+    );
+    let res = b.send(&[0, 1, 2], &rs.into_frame());
+    assert!(
+        res[0].is_err() && b.faulty(0),
+        "member 0 accepted a set without its reveal"
+    );
+    assert!(
+        !b.events[0]
+            .iter()
+            .any(|e| matches!(e, MemberEvent::Verdict { verdict, .. }
+            if verdict.unresponsive.contains(&0))),
+        "member 0 took a verdict excluding it for a reveal the relay dropped"
     );
 }

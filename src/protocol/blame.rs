@@ -6,6 +6,7 @@
 //! (docs/PROTOCOL.md §11).
 
 use super::slots::{self, Allocation, Layout, SlotContent};
+use crate::crypto::dleq::DleqProof;
 use crate::crypto::keys::{self, EpochPublic};
 use crate::crypto::pad::{Keystream, StreamKey, keystream};
 use crate::crypto::{Hash, dleq, hash, merkle};
@@ -162,15 +163,10 @@ impl Case {
         alloc: Option<(Signed<Record>, Signed<ZSet>)>,
     ) -> Case {
         Case {
-            group,
-            epoch_keys,
             record: Some(record),
             zset: Some(zset),
             alloc,
-            disclosure: None,
-            start: None,
-            reveals: None,
-            equivocation: None,
+            ..Case::empty(group, epoch_keys)
         }
     }
 
@@ -196,15 +192,8 @@ impl Case {
         commits: (Signed<Commit>, Signed<Commit>),
     ) -> Case {
         Case {
-            group,
-            epoch_keys,
-            record: None,
-            zset: None,
-            alloc: None,
-            disclosure: None,
-            start: None,
-            reveals: None,
             equivocation: Some(commits),
+            ..Case::empty(group, epoch_keys)
         }
     }
 }
@@ -549,18 +538,32 @@ impl RoundView {
             && alloc.by_cell.get(&b.cell) == Some(&b.slot)
             && b.cell < layout.cells
             && aclear[layout.cell(b.cell)] == keys::footprint(&b.gamma)
-            && dleq::verify_vartime(
-                &self.keys.get(&i)?.0,
-                &keys::footprint_base(self.group.id(), self.epoch, *ar),
-                &b.gamma,
-                &b.proof,
-                &accuse_context(self.group.id(), self.epoch, *ar, i),
-            );
+            && self.footprint_proven(i, *ar, &b.gamma, &b.proof);
         if !ok {
             return None;
         }
         let x = first_trap_difference(&layout, self.round, b.slot, &b.gamma, &self.clear)?;
         Some((b.slot, x))
+    }
+
+    /// Whether `proof` shows that `gamma` is member `i`'s VRF output `Γ_{i,round}` (the DLEQ of
+    /// an accusation or a cell claim, context [`accuse_context`]).
+    pub fn footprint_proven(
+        &self,
+        i: u32,
+        round: u64,
+        gamma: &[u8; 32],
+        proof: &DleqProof,
+    ) -> bool {
+        self.keys.get(&i).is_some_and(|e| {
+            dleq::verify_vartime(
+                &e.0,
+                &keys::footprint_base(self.group.id(), self.epoch, round),
+                gamma,
+                proof,
+                &accuse_context(self.group.id(), self.epoch, round, i),
+            )
+        })
     }
 
     /// The first unallocated item of D, blamed against zero: its first non-zero byte.
@@ -582,6 +585,7 @@ impl RoundView {
                 p.insert((r.start + k) as u64);
             }
         }
+        debug_assert!(p.len() <= MAX_POSITIONS);
         p.into_iter().collect()
     }
 
@@ -608,10 +612,10 @@ impl RoundView {
 /// Pairs `(i, j)`, `i < j`, that disclosed different pad bytes at some position.
 ///
 /// # Security
-/// This reads the set as given: call it only on a set whose disclosures were checked (as
-/// [`assess`] does before it hands out [`Disputes`]). A member acting on raw sets could be
-/// made to reveal pair keys by forged, unsigned disclosures.
-pub fn disputes(set: &DisclosureSet) -> BTreeSet<(u32, u32)> {
+/// This reads the set as given, so it is private: [`judge_inner`] calls it only after every
+/// disclosure was checked, and hands the result out as [`Disputes`]. A member acting on raw
+/// sets could be made to reveal pair keys by forged, unsigned disclosures.
+fn disputes(set: &DisclosureSet) -> BTreeSet<(u32, u32)> {
     let mut claimed: BTreeMap<(u32, u32, u64), u8> = BTreeMap::new();
     for d in &set.disclosures {
         let Sender::Member(i) = d.header.sender else {
@@ -720,6 +724,12 @@ pub enum Assessment {
     Disclose(CheckedStart),
     /// The disclosures check out but some pairs disagree: those pairs reveal their keys.
     RevealKeys(Disputes),
+}
+
+/// Whether a verdict is news: not a case closed with nothing to check (damage only to slots
+/// whose owners did not accuse). Members and the relay report only these.
+pub fn notable(verdict: &Verdict, case: &Case) -> bool {
+    verdict.rule != Rule::NoFault || case.disclosure.is_some()
 }
 
 /// Judges a case. Deterministic: every honest party computes the same verdict from the same
@@ -923,16 +933,7 @@ fn judge_inner(case: &Case, live: bool) -> EResult<Assessment> {
         let commit = need(rv.commits.get(&i), "discloser without commitment")?;
         let others: Vec<u32> = present.iter().copied().filter(|&j| j != i).collect();
         let claim_ok = d.body.claim.as_ref().is_none_or(|c| {
-            c.cell < layout.cells
-                && rv.keys.get(&i).is_some_and(|e| {
-                    dleq::verify_vartime(
-                        &e.0,
-                        &keys::footprint_base(rv.group.id(), rv.epoch, rv.round),
-                        &c.gamma,
-                        &c.proof,
-                        &accuse_context(rv.group.id(), rv.epoch, rv.round, i),
-                    )
-                })
+            c.cell < layout.cells && rv.footprint_proven(i, rv.round, &c.gamma, &c.proof)
         });
         let well_formed = claim_ok
             && d.body.bytes.len() == positions.len()

@@ -252,6 +252,9 @@ struct Attempt {
     uses_alloc: bool,
     /// The message (ticket) whose piece became readable by the relay in this attempt.
     exposed: Option<u64>,
+    /// Once our seed is out: when the relay must have sent the seeds (or who withheld) for
+    /// the Record we unblinded against. A signed Record is an open case.
+    unblind_by: Option<Time>,
 }
 
 enum Phase {
@@ -326,9 +329,6 @@ pub struct Member {
     relay_faulty: Option<String>,
     /// The latest time a driver passed in.
     now: Time,
-    /// While unblinding: when the relay must have sent the seeds (or who withheld) for the
-    /// Record we unblinded against. A signed Record is an open case.
-    unblind_deadline: Option<Time>,
     /// Simulation only: skip pads and blinding (see [`Member::set_modeled_crypto`]).
     modeled: bool,
 }
@@ -343,6 +343,9 @@ struct OpenCase {
     /// We disclosed in this case: a DisclosureSet without our disclosure means the relay
     /// dropped it.
     disclosed: bool,
+    /// We revealed pair keys in this case: a RevealSet without them means the relay dropped
+    /// them (to leave a lying colluder unresolved and us excluded).
+    revealed: bool,
 }
 
 /// A completed round, kept for blame.
@@ -410,7 +413,6 @@ impl Member {
             relay_convicted: false,
             relay_faulty: None,
             now: Time::ZERO,
-            unblind_deadline: None,
             modeled: false,
         })
     }
@@ -506,31 +508,31 @@ impl Member {
         if self.relay_convicted || self.relay_faulty.is_some() {
             return None;
         }
-        let unblind = match self.phase {
-            Phase::Unblinding(_) => self.unblind_deadline,
+        let unblind = match &self.phase {
+            Phase::Unblinding(a) => a.unblind_by,
             _ => None,
         };
-        match (self.case.as_ref().map(|c| c.deadline), unblind) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.case
+            .as_ref()
+            .map(|c| c.deadline)
+            .into_iter()
+            .chain(unblind)
+            .min()
     }
 
     /// Acts on a passed deadline: a relay that let a blame case lapse is treated as faulty.
     /// Harmless if called early.
     pub fn handle_timeout(&mut self, now: Time) {
         self.now = self.now.max(now);
-        if let (Phase::Unblinding(a), Some(t)) = (&self.phase, self.unblind_deadline) {
-            if now >= t {
+        if let Phase::Unblinding(a) = &self.phase {
+            if a.unblind_by.is_some_and(|t| now >= t) {
                 let round = a.round;
-                self.fail_relay(format!(
+                return self.fail_relay(format!(
                     "the relay did not close round {round}: no seed set matched the Record it signed"
                 ));
-                return;
             }
         }
-        let Some(c) = &self.case else { return };
-        if now >= c.deadline && self.relay_faulty.is_none() && !self.relay_convicted {
+        if let Some(c) = self.case.as_ref().filter(|c| now >= c.deadline) {
             let round = c.round;
             self.fail_relay(format!(
                 "the relay did not bring the blame case of round {round} to a verdict in time"
@@ -1006,6 +1008,7 @@ impl Member {
             reservation,
             uses_alloc,
             exposed: None,
+            unblind_by: None,
         }
     }
 
@@ -1264,7 +1267,7 @@ impl Member {
                     ..Case::empty(self.group.to_data(), epoch_keys)
                 };
                 if let Ok(v) = blame::judge(&case) {
-                    self.conclude(case, v, None);
+                    self.apply_verdict(case, v);
                 }
             }
             return Ok(());
@@ -1284,7 +1287,7 @@ impl Member {
         let unblind = self.sign(round, Unblind { z: *a.z.expose() });
         self.outbox.push_back(unblind.into_frame());
         let p = self.group.params();
-        self.unblind_deadline = Some(
+        a.unblind_by = Some(
             self.now.plus_millis(
                 p.unblind_ms
                     .saturating_mul(2)
@@ -1521,6 +1524,7 @@ impl Member {
                     deadline: self.case_deadline(),
                     accused: None,
                     disclosed: false,
+                    revealed: false,
                 });
             }
         }
@@ -1573,13 +1577,9 @@ impl Member {
         cell: u32,
         gamma: [u8; 32],
     ) {
-        let Some(ep) = &self.ep else { return };
-        let gid = *self.group.id();
-        let mut fresh = [0u8; 32];
-        self.rng.fill_bytes(&mut fresh);
-        let base = keys::footprint_base(&gid, ep.epoch, alloc_round);
-        let ctx = blame::accuse_context(&gid, ep.epoch, alloc_round, self.me);
-        let (_, proof) = dleq::prove(&ep.secret, &base, &ctx, &fresh);
+        let Some(proof) = self.footprint_proof(alloc_round) else {
+            return;
+        };
         let msg = self.sign(
             round,
             Accuse {
@@ -1597,6 +1597,18 @@ impl Member {
             c.accused = Some(digest);
         }
         self.events.push_back(MemberEvent::Accused { round, slot });
+    }
+
+    /// DLEQ proof that our `Γ` for `round` is our VRF output (an accusation, a cell claim:
+    /// context [`blame::accuse_context`]). None before an epoch.
+    fn footprint_proof(&mut self, round: u64) -> Option<dleq::DleqProof> {
+        let ep = self.ep.as_ref()?;
+        let gid = *self.group.id();
+        let mut fresh = [0u8; 32];
+        self.rng.fill_bytes(&mut fresh);
+        let base = keys::footprint_base(&gid, ep.epoch, round);
+        let ctx = blame::accuse_context(&gid, ep.epoch, round, self.me);
+        Some(dleq::prove(&ep.secret, &base, &ctx, &fresh).1)
     }
 
     /// The case skeleton for the last completed round.
@@ -1617,9 +1629,21 @@ impl Member {
         ))
     }
 
-    /// Acts on a verdict this member computed itself from `case`. `last` is the digest of the
-    /// message that concluded the case, which the next Open must name.
-    fn conclude(&mut self, case: Case, verdict: Verdict, last: Option<Hash>) {
+    /// Closes the open case with a verdict this member computed itself. `last` is the digest
+    /// of the message that concluded it, which the next Open (or EpochRequest) must name.
+    fn conclude(&mut self, case: Case, verdict: Verdict, last: Hash) {
+        if let Some(c) = self.case.take() {
+            self.concluded = Some(c.round);
+        }
+        // A verdict that excludes us as unresponsive takes us out of the rounds that follow:
+        // we will be invited to a later epoch whose request cannot know this conclusion.
+        self.last_case = (!verdict.unresponsive.contains(&self.me)).then_some(last);
+        self.apply_verdict(case, verdict);
+    }
+
+    /// Acts on a verdict this member computed itself from `case` (a round's case, or evidence
+    /// found outside one, which closes no case).
+    fn apply_verdict(&mut self, case: Case, verdict: Verdict) {
         match verdict.culprit {
             Some(Culprit::Member(i)) => {
                 self.convicted.insert(i);
@@ -1630,21 +1654,7 @@ impl Member {
             }
             None => {}
         }
-        if let Some(c) = &self.case {
-            self.concluded = Some(c.round);
-        }
-        self.case = None;
-        if last.is_some() {
-            self.last_case = last;
-        }
-        // A verdict that excludes us as unresponsive takes us out of the rounds that follow:
-        // we will be invited to a later epoch whose request cannot know this conclusion.
-        if verdict.unresponsive.contains(&self.me) {
-            self.last_case = None;
-        }
-        // A case with nothing to check (damage only to slots whose owners did not accuse) is
-        // not news: no notice.
-        if verdict.rule != blame::Rule::NoFault || case.disclosure.is_some() {
+        if blame::notable(&verdict, &case) {
             self.events.push_back(MemberEvent::Verdict {
                 verdict,
                 case: Box::new(case),
@@ -1675,6 +1685,7 @@ impl Member {
                 deadline: self.case_deadline(),
                 accused: None,
                 disclosed: false,
+                revealed: false,
             });
         }
         let Some(open) = self.case.as_mut() else {
@@ -1696,7 +1707,7 @@ impl Member {
         match blame::assess(&case) {
             Ok(Assessment::Verdict(v)) => {
                 let d = m.digest();
-                self.conclude(case, v, Some(d));
+                self.conclude(case, v, d);
                 Ok(())
             }
             Ok(Assessment::Disclose(checked)) => {
@@ -1801,23 +1812,19 @@ impl Member {
             });
         }
         // In a cell check (the allocation is void) we name the cell we wrote, with Γ proven.
-        let claim = match (&a.reservation, checked.cell_check()) {
-            (Some(r), true) if r.footprint != [0; 8] => {
-                let gid = *self.group.id();
-                let mut fresh = [0u8; 32];
-                self.rng.fill_bytes(&mut fresh);
-                let base = keys::footprint_base(&gid, ep.epoch, a.round);
-                let ctx = blame::accuse_context(&gid, ep.epoch, a.round, self.me);
-                let (_, proof) = dleq::prove(&ep.secret, &base, &ctx, &fresh);
-                Some(CellClaim {
-                    cell: r.cell,
-                    gamma: r.gamma,
-                    proof,
-                })
-            }
-            _ => None,
-        };
         let round = a.round;
+        let wrote = a
+            .reservation
+            .as_ref()
+            .filter(|r| checked.cell_check() && r.footprint != [0; 8])
+            .map(|r| (r.cell, r.gamma));
+        let claim = match wrote {
+            Some((cell, gamma)) => {
+                self.footprint_proof(round)
+                    .map(|proof| CellClaim { cell, gamma, proof })
+            }
+            None => None,
+        };
         let msg = self.sign(
             round,
             Disclose {
@@ -1858,7 +1865,7 @@ impl Member {
         // Every disclosure's signature, case and sender is checked before anything acts on it.
         match blame::assess(&case) {
             Ok(Assessment::Verdict(v)) => {
-                self.conclude(case, v, Some(digest));
+                self.conclude(case, v, digest);
                 Ok(())
             }
             Ok(Assessment::RevealKeys(disputes)) => {
@@ -1911,6 +1918,9 @@ impl Member {
                 proof,
             });
         }
+        if let (false, Some(c)) = (out.is_empty(), self.case.as_mut()) {
+            c.revealed = true;
+        }
         for r in out {
             let msg = self.sign(round, r);
             self.outbox.push_back(msg.into_frame());
@@ -1928,12 +1938,23 @@ impl Member {
             return Err(invalid(Kind::RevealSet, "answers another DisclosureSet"));
         }
         let round = open.round;
+        let mine = m
+            .body
+            .reveals
+            .iter()
+            .any(|r| r.header.sender == Sender::Member(self.me));
+        if open.revealed && !mine {
+            self.fail_relay(format!(
+                "the relay left our key reveal out of the blame case of round {round}"
+            ));
+            return Err(invalid(Kind::RevealSet, "our key reveal was dropped"));
+        }
         let mut case = open.case.clone();
         let digest = m.digest();
         case.reveals = Some(m);
         match blame::judge(&case) {
             Ok(v) => {
-                self.conclude(case, v, Some(digest));
+                self.conclude(case, v, digest);
                 Ok(())
             }
             Err(_) => {
@@ -1954,10 +1975,8 @@ impl Member {
         let case = Case::of_equivocation(self.group.to_data(), epoch_keys, m.body.commits);
         match blame::judge(&case) {
             Ok(v) => {
-                // Not a round's case: the Open chain does not name it.
-                let open = self.case.take();
-                self.conclude(case, v, None);
-                self.case = open;
+                // Not a round's case: it closes none, and the Open chain does not name it.
+                self.apply_verdict(case, v);
                 Ok(())
             }
             Err(_) => Err(invalid(Kind::Evidence, "does not prove anything")),

@@ -24,6 +24,8 @@ use crate::wire::{
     EpochKeys, EpochRequest, Evidence, Hello, KeyReveal, Open, Record, RevealSet, Sender, Signed,
     Unblind, ZSet,
 };
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 /// Completed rounds an epoch runs before the relay starts another to readmit members that
 /// came back (a member that reconnects over and over cannot restart the epoch every round).
@@ -50,9 +52,6 @@ pub fn resume_value(claims: &[u64], jump: u64) -> Option<u64> {
     }
     best.map(|(_, v)| v)
 }
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Arc;
-
 /// Why the relay stopped counting a member as present.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Absence {
@@ -1401,7 +1400,7 @@ impl Relay {
             self.exclude(m, Absence::Unresponsive, round);
         }
         let culprit = verdict.culprit;
-        if verdict.rule != blame::Rule::NoFault || case.disclosure.is_some() {
+        if blame::notable(&verdict, &case) {
             self.events.push_back(RelayEvent::Verdict {
                 verdict,
                 case: Box::new(case),

@@ -12,8 +12,8 @@ use dcnet::protocol::slots::{self, Allocation, Layout, SlotContent};
 use dcnet::protocol::{Member, MemberEvent, MemberId, MemoryStore, ProtocolError, Time};
 use dcnet::sim::{TestGroup, derive_seed};
 use dcnet::wire::{
-    self, Body, Commit, CommitSet, Disclose, DisclosureSet, EpochKey, EpochKeys, EpochRequest,
-    Frame, Kind, Open, Payload, Record, Sender, Signed, ZSet,
+    self, Accuse, Body, Commit, CommitSet, Disclose, DisclosureSet, EpochKey, EpochKeys,
+    EpochRequest, Frame, Kind, Open, Payload, Record, Sender, Signed, ZSet,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -435,6 +435,17 @@ impl ByzRelay {
 /// messages with id `msg_id` it could read there; the possible senders of that message are
 /// the intersection of those rounds' present sets.
 pub fn sender_set(history: &[RoundOut], layout: &Layout, msg_id: [u8; 8]) -> Option<BTreeSet<u32>> {
+    sender_set_less(history, layout, msg_id, &BTreeMap::new())
+}
+
+/// [`sender_set`], each round's present set less that round's valid accuser (`round →
+/// accuser`): the relay knows an accuser held a trap, so sent nothing then.
+pub fn sender_set_less(
+    history: &[RoundOut],
+    layout: &Layout,
+    msg_id: [u8; 8],
+    accusers: &BTreeMap<u64, u32>,
+) -> Option<BTreeSet<u32>> {
     let mut set: Option<BTreeSet<u32>> = None;
     for r in history {
         let Some(clear) = &r.clear else { continue };
@@ -445,7 +456,10 @@ pub fn sender_set(history: &[RoundOut], layout: &Layout, msg_id: [u8; 8]) -> Opt
             )
         });
         if readable {
-            let p: BTreeSet<u32> = r.present.iter().copied().collect();
+            let mut p: BTreeSet<u32> = r.present.iter().copied().collect();
+            if let Some(a) = accusers.get(&r.round) {
+                p.remove(a);
+            }
             set = Some(match set {
                 Some(s) => s.intersection(&p).copied().collect(),
                 None => p,
@@ -453,6 +467,68 @@ pub fn sender_set(history: &[RoundOut], layout: &Layout, msg_id: [u8; 8]) -> Opt
         }
     }
     set
+}
+
+/// The smallest [`sender_set_less`] over every message the relay read in `history`.
+pub fn worst_sender_set(
+    history: &[RoundOut],
+    layout: &Layout,
+    accusers: &BTreeMap<u64, u32>,
+) -> Option<BTreeSet<u32>> {
+    let mut ids = BTreeSet::new();
+    for r in history {
+        if let Some(c) = &r.clear {
+            ids.extend(fragment_ids(layout, r.round, c));
+        }
+    }
+    ids.into_iter()
+        .filter_map(|id| sender_set_less(history, layout, id, accusers))
+        .min_by_key(|s| s.len())
+}
+
+/// Parameters for blame scripts: small slots, no traps chosen over a pending message.
+pub fn blame_params() -> RoundParams {
+    RoundParams {
+        slot_bytes: 96,
+        p_trap: 0.0,
+        ..RoundParams::default()
+    }
+}
+
+/// The signer's member index (`u32::MAX` for the relay).
+pub fn sender_of<T>(s: &Signed<T>) -> u32 {
+    match s.header.sender {
+        Sender::Member(i) => i,
+        Sender::Relay => u32::MAX,
+    }
+}
+
+impl ByzRelay {
+    /// Slots the next Open's allocation gives out (empty if the next round uses none).
+    pub fn next_alloc_slots(&self, present: &[u32]) -> Vec<u32> {
+        let Some((r, _, p, clear)) = &self.alloc_src else {
+            return vec![];
+        };
+        if !p.iter().all(|i| present.contains(i)) {
+            return vec![];
+        }
+        let a = Allocation::from_output(&self.layout, *r, clear, p.len());
+        if a.overflow {
+            return vec![];
+        }
+        a.slots().into_iter().collect()
+    }
+
+    /// Takes the members' accusations as signed messages.
+    pub fn accusations(&mut self) -> Vec<Signed<Accuse>> {
+        self.take(Kind::Accuse)
+            .into_values()
+            .map(|f| match f.body {
+                Body::Accuse(a) => wire::typed(f.header, a, f.sig),
+                _ => unreachable!(),
+            })
+            .collect()
+    }
 }
 
 /// The message ids of every intact fragment in a cleartext.
