@@ -159,6 +159,7 @@ struct ParamsToml {
     reveal_ms: Option<u64>,
     unblind_ms: Option<u64>,
     post_round_ms: Option<u64>,
+    round_ms: Option<u64>,
     max_fragments: Option<u16>,
     tolerance: Option<u32>,
 }
@@ -221,6 +222,7 @@ impl GroupFile {
                 reveal_ms: Some(p.reveal_ms),
                 unblind_ms: Some(p.unblind_ms),
                 post_round_ms: Some(p.post_round_ms),
+                round_ms: Some(p.round_ms),
                 max_fragments: Some(p.max_fragments),
                 tolerance: Some(p.tolerance),
             },
@@ -272,6 +274,7 @@ impl GroupFile {
             reveal_ms: q.reveal_ms.unwrap_or(d.reveal_ms),
             unblind_ms: q.unblind_ms.unwrap_or(d.unblind_ms),
             post_round_ms: q.post_round_ms.unwrap_or(d.post_round_ms),
+            round_ms: q.round_ms.unwrap_or(d.round_ms),
             max_fragments: q.max_fragments.unwrap_or(d.max_fragments),
             tolerance: q.tolerance.unwrap_or(d.tolerance),
         };

@@ -47,6 +47,10 @@ pub struct RoundParams {
     pub unblind_ms: u64,
     /// Relay pause after a round before the next Open (ms): the window for accusations.
     pub post_round_ms: u64,
+    /// The round period (ms): the relay opens a round every `round_ms`, whether or not anyone
+    /// has something to send, so the timing of rounds tells nothing. 0 = as fast as the group
+    /// can go (the library default; `dcnet group new` writes 500, a chat's pace).
+    pub round_ms: u64,
     /// Most fragments one message may have.
     pub max_fragments: u16,
     /// Tolerated shrinkage `t` of the anonymity set: floor = |roster| − t. [`AUTO_TOLERANCE`]
@@ -67,6 +71,7 @@ impl Default for RoundParams {
             reveal_ms: 2_000,
             unblind_ms: 2_000,
             post_round_ms: 0,
+            round_ms: 0,
             max_fragments: 1024,
             tolerance: AUTO_TOLERANCE,
         }
@@ -198,6 +203,7 @@ impl RoundParams {
             self.reveal_ms,
             self.unblind_ms,
             self.post_round_ms,
+            self.round_ms,
         ] {
             b.extend_from_slice(&d.to_le_bytes());
         }

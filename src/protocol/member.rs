@@ -38,6 +38,12 @@ use zeroize::Zeroizing;
 
 /// Largest forward jump of the round counter a member accepts.
 pub const MAX_ROUND_JUMP: u64 = 1 << 20;
+/// Rounds reserved in the durable store at a time: the member writes `round + HIGH_WATER_BLOCK
+/// − 1` to its [`HighWaterStore`] before it signs in a round beyond the last reservation, so a
+/// member writes its state once every `HIGH_WATER_BLOCK` rounds instead of every round. After a
+/// restart it refuses every round up to the reservation (the relay moves its counter past a
+/// returning member's Hello), so it still never signs two commitments for one round.
+pub const HIGH_WATER_BLOCK: u64 = 64;
 /// Largest forward jump of the epoch counter a member accepts.
 pub const MAX_EPOCH_JUMP: u64 = 1 << 20;
 
@@ -434,6 +440,11 @@ impl Member {
     /// Highest round accepted.
     pub fn high_water(&self) -> u64 {
         self.hw
+    }
+    /// The round reserved in the durable store: after a restart the member accepts only later
+    /// rounds (see [`HIGH_WATER_BLOCK`]).
+    pub fn stored_high_water(&self) -> u64 {
+        self.store.load()
     }
     /// Current epoch (0 before the first).
     pub fn epoch(&self) -> u64 {
@@ -886,8 +897,12 @@ impl Member {
             // Cell checks are the only source of voids; none are open.
             return Err(bad("voids cells we know no check for"));
         }
-        // Persist the high-water mark before signing anything for this round.
-        self.store.store(round).map_err(ProtocolError::Persist)?;
+        // Persist the high-water mark before signing anything for this round: a block of rounds
+        // at a time, never signing past the stored reservation.
+        if round > self.store.load() {
+            let reserve = round.saturating_add(HIGH_WATER_BLOCK - 1);
+            self.store.store(reserve).map_err(ProtocolError::Persist)?;
+        }
         self.hw = round;
         // A new Open replaces an attempt the relay gave up on without telling us.
         self.abandon_attempt();

@@ -234,6 +234,8 @@ pub struct Relay {
     claims: BTreeMap<u32, (u64, u64, Option<Hash>)>,
     /// The last round this process opened.
     last_opened: u64,
+    /// When this process last opened an attempt: the next one waits for `round_ms` after it.
+    last_open_at: Option<Time>,
     /// Rounds completed by this process.
     completed: u64,
     /// `completed` when the current epoch started.
@@ -289,6 +291,7 @@ impl Relay {
             fresh: true,
             claims: BTreeMap::new(),
             last_opened: 0,
+            last_open_at: None,
             completed: 0,
             epoch_started: 0,
             strikes: BTreeMap::new(),
@@ -665,6 +668,14 @@ impl Relay {
             };
             return;
         }
+        // Fixed pace: attempts open every `round_ms`, whatever the members have to send.
+        let period = self.group.params().round_ms;
+        if let Some(due) = self.last_open_at.map(|t| t.plus_millis(period)) {
+            if period > 0 && now < due {
+                self.phase = Phase::Idle { at: due };
+                return;
+            }
+        }
         let round = self.next_round;
         let Some(next) = round.checked_add(1) else {
             self.halted = true;
@@ -672,6 +683,7 @@ impl Relay {
             return;
         };
         self.next_round = next;
+        self.last_open_at = Some(now);
         self.fresh = false;
         self.claims.clear();
         self.last_opened = round;

@@ -99,7 +99,7 @@ def group_id():
                ("carol", H("vector/key", b"carol"))]
     relay = H("vector/key", b"relay")
     params = dict(cells=6, slots=3, slot_bytes=128, p_trap=0.2, p_cover=1.0, keys_ms=5000,
-                  commit_ms=2000, reveal_ms=2000, unblind_ms=2000, post_round_ms=0,
+                  commit_ms=2000, reveal_ms=2000, unblind_ms=2000, post_round_ms=0, round_ms=0,
                   max_fragments=1024, tolerance=0)
     roster = struct.pack("<H", len(name)) + name.encode() + u32(len(members))
     for n, k in members:
@@ -107,7 +107,7 @@ def group_id():
     roster += relay
     pb = u32(params["cells"]) + u32(params["slots"]) + u32(params["slot_bytes"])
     pb += struct.pack("<d", params["p_trap"]) + struct.pack("<d", params["p_cover"])
-    for d in ["keys_ms", "commit_ms", "reveal_ms", "unblind_ms", "post_round_ms"]:
+    for d in ["keys_ms", "commit_ms", "reveal_ms", "unblind_ms", "post_round_ms", "round_ms"]:
         pb += u64(params[d])
     pb += struct.pack("<H", params["max_fragments"]) + u32(params["tolerance"])
     return {
