@@ -302,7 +302,9 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
         completed = net.completed_rounds();
         if let Some(list) = schedule.remove(&completed) {
             for who in list {
-                let hw = net.members[who].as_ref().map_or(0, |m| m.stored_high_water());
+                let hw = net.members[who]
+                    .as_ref()
+                    .map_or(0, |m| m.stored_high_water());
                 net.crash(who);
                 down.push((who, net.now().plus_micros(downtime_us), hw));
             }
