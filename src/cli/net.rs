@@ -110,6 +110,18 @@ pub struct MemberArgs {
     /// One JSON object per line on stdout instead of text.
     #[arg(long)]
     pub json: bool,
+    /// The outbox file: messages typed but not yet completely out, kept across a crash and
+    /// sent after a restart (default: the state file with extension `.outbox`; mode 0600).
+    #[arg(long)]
+    pub outbox: Option<PathBuf>,
+    /// Append every delivered message to this file, one JSON object per line (round, slot,
+    /// text; never a sender).
+    #[arg(long)]
+    pub history: Option<PathBuf>,
+    /// Keep taking part after stdin ends (by default the member leaves once its queued
+    /// messages are out).
+    #[arg(long)]
+    pub stay: bool,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -245,7 +257,9 @@ fn print_relay_event(e: &crate::protocol::RelayEvent) {
     }
 }
 
-/// `dcnet member`.
+/// `dcnet member`. Exit status: 0 when it left as asked (Ctrl-C, SIGTERM, or stdin ended and
+/// every queued message is out), 1 on an error (a configuration the relay refuses, a relay that
+/// broke the protocol, an unusable state or outbox file), 2 for bad command-line usage.
 pub fn member(a: &MemberArgs) -> i32 {
     let res = (|| -> Result<(), String> {
         let gf = GroupFile::read(&a.group).map_err(|e| e.to_string())?;
@@ -261,13 +275,28 @@ pub fn member(a: &MemberArgs) -> i32 {
             .state
             .clone()
             .unwrap_or_else(|| a.key.with_extension("state"));
+        let outbox = a
+            .outbox
+            .clone()
+            .unwrap_or_else(|| state.with_extension("outbox"));
         let store = if a.new {
             FileStore::create_new(state)?
         } else {
             FileStore::open(state)?
         };
+        let mut history = match &a.history {
+            Some(p) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|e| format!("cannot open the history file {}: {e}", p.display()))?,
+            ),
+            None => None,
+        };
         let relay_addr = gf.relay_socket()?;
         let json = a.json;
+        let stay = a.stay;
         let rt = runtime()?;
         let res = rt.block_on(async move {
             let group = Arc::new(gf.group.clone());
@@ -280,10 +309,14 @@ pub fn member(a: &MemberArgs) -> i32 {
                 me,
                 Box::new(store),
                 config::os_random32(),
-                vec![],
+                crate::net::member::MemberOptions {
+                    faults: vec![],
+                    outbox: Some(outbox),
+                },
             )
             .await?;
             let submit = h.submit.clone();
+            let (eof_tx, mut eof_rx) = tokio::sync::oneshot::channel::<()>();
             tokio::spawn(async move {
                 let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
@@ -294,6 +327,7 @@ pub fn member(a: &MemberArgs) -> i32 {
                         break;
                     }
                 }
+                let _ = eof_tx.send(());
             });
             if !json {
                 println!(
@@ -301,23 +335,45 @@ pub fn member(a: &MemberArgs) -> i32 {
                     gf.group.name()
                 );
             }
+            let mut term = terminate_signal()?;
             let mut fatal = None;
+            let mut input_done = false;
             loop {
                 tokio::select! {
                     n = h.notes.recv() => match n {
                         Some(n) => {
                             print_note(&n, json);
-                            if let MemberNote::Fatal(e) = n {
-                                fatal = Some(e);
-                                break;
+                            if let (Some(f), MemberNote::Event(MemberEvent::Delivered { round, slot, message })) = (history.as_mut(), &n) {
+                                use std::io::Write;
+                                let line = serde_json::json!({"round": round, "slot": slot,
+                                    "text": String::from_utf8_lossy(message)});
+                                if let Err(e) = writeln!(f, "{line}") {
+                                    eprintln!("dcnet member: cannot append to the history file: {e}");
+                                }
+                            }
+                            match n {
+                                MemberNote::Fatal(e) => {
+                                    fatal = Some(e);
+                                    break;
+                                }
+                                MemberNote::Drained => break,
+                                _ => {}
                             }
                         }
                         None => break,
                     },
+                    r = &mut eof_rx, if !input_done => {
+                        input_done = true;
+                        if r.is_ok() && !stay {
+                            h.drain();
+                        }
+                    }
                     _ = tokio::signal::ctrl_c() => break,
+                    _ = term.recv() => break,
                 }
             }
-            h.shutdown().await;
+            // Ctrl-C or SIGTERM: close the connection (the relay is told) and end, bounded.
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(1500), h.shutdown()).await;
             match fatal {
                 Some(e) => Err(e),
                 None => Ok::<(), String>(()),
@@ -331,6 +387,31 @@ pub fn member(a: &MemberArgs) -> i32 {
         Ok(()) => 0,
         Err(e) => fail("member", e),
     }
+}
+
+/// SIGTERM (where the platform has it).
+struct Terminate(#[cfg(unix)] tokio::signal::unix::Signal);
+
+impl Terminate {
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            self.0.recv().await;
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await
+    }
+}
+
+fn terminate_signal() -> Result<Terminate, String> {
+    #[cfg(unix)]
+    {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map(Terminate)
+            .map_err(|e| format!("cannot listen for SIGTERM: {e}"))
+    }
+    #[cfg(not(unix))]
+    Ok(Terminate())
 }
 
 fn print_note(n: &MemberNote, json: bool) {
@@ -355,6 +436,23 @@ fn print_note(n: &MemberNote, json: bool) {
         MemberNote::Refused(r) => (
             format!("not sent: {r}"),
             json!({"event": "refused", "reason": r}),
+        ),
+        MemberNote::Restored { tickets } => (
+            format!(
+                "{} message(s) from before the last stop are queued again and go out first",
+                tickets.len()
+            ),
+            json!({"event": "restored", "tickets": tickets}),
+        ),
+        MemberNote::Draining { pending } => (
+            format!(
+                "input ended: leaving once the {pending} queued message(s) are out (Ctrl-C leaves now; they stay in the outbox)"
+            ),
+            json!({"event": "draining", "pending": pending}),
+        ),
+        MemberNote::Drained => (
+            "every queued message is out; leaving".to_string(),
+            json!({"event": "drained"}),
         ),
         MemberNote::Event(e) => match e {
             MemberEvent::Delivered {

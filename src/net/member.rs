@@ -29,11 +29,35 @@ pub enum MemberNote {
         /// Messages now waiting or in flight.
         pending: usize,
     },
-    /// A submitted message was refused (too long).
+    /// A submitted message was refused (too long, or too many waiting).
     Refused(String),
+    /// Messages from the outbox file of an earlier run were put back in the queue (they go
+    /// out first, with the anonymity-set state they had).
+    Restored {
+        /// Their tickets, oldest first.
+        tickets: Vec<u64>,
+    },
+    /// Input ended ([`MemberHandle::drain`]): the member leaves once this many queued
+    /// messages are out.
+    Draining {
+        /// Messages still waiting or in flight.
+        pending: usize,
+    },
+    /// The member left cleanly after [`MemberHandle::drain`]: every queued message is out.
+    Drained,
     /// The member stopped for good (the task ends after this note), e.g. because the relay
     /// kept refusing it: another connection with its key is active.
     Fatal(String),
+}
+
+/// What the driver is asked to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    Run,
+    /// Leave once every queued message is out.
+    Drain,
+    /// Leave now.
+    Now,
 }
 
 /// A running member.
@@ -42,16 +66,45 @@ pub struct MemberHandle {
     pub submit: mpsc::Sender<Vec<u8>>,
     /// What happens.
     pub notes: mpsc::UnboundedReceiver<MemberNote>,
-    shutdown: watch::Sender<bool>,
+    shutdown: watch::Sender<Stop>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl MemberHandle {
-    /// Stops the member.
+    /// Stops the member now: it closes its connection (telling the relay it leaves) and the
+    /// task ends. Messages not yet out stay in the outbox file, if there is one.
     pub async fn shutdown(self) {
-        let _ = self.shutdown.send(true);
+        let _ = self.shutdown.send(Stop::Now);
         let _ = self.task.await;
     }
+
+    /// Asks the member to leave once every queued message (and every one already submitted)
+    /// is out; it then sends [`MemberNote::Drained`] and the task ends.
+    pub fn drain(&self) {
+        let _ = self.shutdown.send_if_modified(|s| {
+            let change = *s == Stop::Run;
+            if change {
+                *s = Stop::Drain;
+            }
+            change
+        });
+    }
+
+    /// Whether the member's task has ended.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+/// How a member runs beyond its identity and group.
+#[derive(Default)]
+pub struct MemberOptions {
+    /// Faults to inject (tests and the demo's adversaries).
+    pub faults: Vec<MemberFault>,
+    /// The outbox file: messages not yet completely out, written before any of their pieces
+    /// leave, read back at start (docs/PROTOCOL.md §10.2). `None`: the outbox lives in memory
+    /// only and a crash loses it.
+    pub outbox: Option<PathBuf>,
 }
 
 /// First line of a state file.
@@ -244,7 +297,68 @@ impl HighWaterStore for FileStore {
     }
 }
 
-/// Starts member `me` of `group`, connecting to the relay at `relay_addr`.
+/// The outbox file of a member: the snapshot [`Member::outbox_snapshot`] writes, replaced
+/// atomically (temporary file, fsync, rename, directory fsync) and readable by its owner only,
+/// since it holds messages not yet sent.
+pub struct OutboxFile {
+    path: PathBuf,
+}
+
+impl OutboxFile {
+    /// The outbox at `path` (it need not exist yet).
+    pub fn new(path: PathBuf) -> OutboxFile {
+        OutboxFile { path }
+    }
+
+    /// The file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// The snapshot it holds; `None` if there is no file.
+    pub fn read(&self) -> Result<Option<Vec<u8>>, String> {
+        use std::io::Read;
+        let shown = self.path.display();
+        let f = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read the outbox file {shown}: {e}")),
+        };
+        let mut bytes = Vec::new();
+        f.take(crate::protocol::member::MAX_OUTBOX_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read the outbox file {shown}: {e}"))?;
+        Ok(Some(bytes))
+    }
+
+    /// Replaces the file with `snapshot`, durably.
+    pub fn write(&self, snapshot: &[u8]) -> Result<(), String> {
+        use std::io::Write;
+        let mut tmp = self.path.clone().into_os_string();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        (|| {
+            let mut o = std::fs::OpenOptions::new();
+            o.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                o.mode(0o600);
+            }
+            let mut f = o.open(&tmp)?;
+            f.write_all(snapshot)?;
+            f.sync_all()?;
+            drop(f);
+            std::fs::rename(&tmp, &self.path)?;
+            sync_parent(&self.path)
+        })()
+        .map_err(|e| format!("cannot write the outbox file {}: {e}", self.path.display()))
+    }
+}
+
+/// Starts member `me` of `group`, connecting to the relay at `relay_addr`. With an outbox file
+/// in `opts`, the messages it holds from an earlier run are queued first (an outbox of another
+/// group, or one that does not decode, is an error: nothing is dropped silently).
 #[allow(clippy::too_many_arguments)]
 pub async fn spawn(
     group: Arc<Group>,
@@ -254,7 +368,7 @@ pub async fn spawn(
     me: u32,
     store: Box<dyn HighWaterStore + Send>,
     seed: [u8; 32],
-    faults: Vec<MemberFault>,
+    opts: MemberOptions,
 ) -> Result<MemberHandle, String> {
     let cert = tls::node_cert(&key)?;
     let client = tls::client_config(cert, relay_key)?;
@@ -265,11 +379,43 @@ pub async fn spawn(
     };
     let mut endpoint = quinn::Endpoint::client(bind).map_err(|e| e.to_string())?;
     endpoint.set_default_client_config(client);
-    let member = Member::with_faults(group, MemberId(me), key, seed, store, faults)?;
-    let (sub_tx, sub_rx) = mpsc::channel(1024);
+    let group_hex = hex::encode(group.id());
+    let mut member = Member::with_faults(group, MemberId(me), key, seed, store, opts.faults)?;
     let (note_tx, note_rx) = mpsc::unbounded_channel();
-    let (sd_tx, sd_rx) = watch::channel(false);
-    let task = tokio::spawn(run(member, endpoint, relay_addr, sub_rx, note_tx, sd_rx));
+    let outbox = opts.outbox.map(OutboxFile::new);
+    if let Some(o) = &outbox {
+        if let Some(bytes) = o.read()? {
+            let tickets = member.restore_outbox(&bytes).map_err(|e| {
+                format!(
+                    "the outbox file {} cannot be used ({e}); move it away to start without \
+                     the messages it holds",
+                    o.path().display()
+                )
+            })?;
+            if !tickets.is_empty() {
+                info!(
+                    count = tickets.len(),
+                    "messages restored from the outbox file"
+                );
+                let _ = note_tx.send(MemberNote::Restored { tickets });
+            }
+        }
+    }
+    let (sub_tx, sub_rx) = mpsc::channel(1024);
+    let (sd_tx, sd_rx) = watch::channel(Stop::Run);
+    let task = tokio::spawn(run(
+        Driver {
+            member,
+            outbox,
+            saved_rev: None,
+            group_hex,
+        },
+        endpoint,
+        relay_addr,
+        sub_rx,
+        note_tx,
+        sd_rx,
+    ));
     Ok(MemberHandle {
         submit: sub_tx,
         notes: note_rx,
@@ -278,52 +424,121 @@ pub async fn spawn(
     })
 }
 
+/// The engine and what the driver keeps beside it.
+struct Driver {
+    member: Member,
+    outbox: Option<OutboxFile>,
+    /// The outbox revision last written to the outbox file.
+    saved_rev: Option<u64>,
+    group_hex: String,
+}
+
+impl Driver {
+    /// Writes the outbox file if the outbox changed since the last write. Called before any
+    /// frame goes out, so that what the relay is about to see of a message (a piece exposed,
+    /// the sets R and A) is on disk first.
+    fn persist(&mut self) -> Result<(), String> {
+        let Some(o) = &self.outbox else {
+            return Ok(());
+        };
+        let rev = self.member.outbox_rev();
+        if self.saved_rev == Some(rev) {
+            return Ok(());
+        }
+        o.write(&self.member.outbox_snapshot())?;
+        self.saved_rev = Some(rev);
+        Ok(())
+    }
+}
+
+/// How a connection to the relay ended.
+enum Ended {
+    /// Stop for good with this error.
+    Fatal(String),
+    /// The user asked to stop (or the drain finished).
+    Stop,
+    /// Lost the relay: reconnect after a backoff.
+    Lost(String),
+    /// The relay refused this member as a duplicate of an active connection.
+    Duplicate,
+}
+
+/// Consecutive handshakes the relay refuses before the member gives up.
+const MAX_REFUSALS: u32 = 3;
+
 async fn run(
-    mut member: Member,
+    mut d: Driver,
     endpoint: quinn::Endpoint,
     relay_addr: SocketAddr,
     mut sub_rx: mpsc::Receiver<Vec<u8>>,
     notes: mpsc::UnboundedSender<MemberNote>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<Stop>,
 ) {
     let start = tokio::time::Instant::now();
-    let now = || Time::from_micros(start.elapsed().as_micros() as u64);
+    let now = move || Time::from_micros(start.elapsed().as_micros() as u64);
     let mut backoff = Duration::from_millis(100);
     // When the relay first refused us as a duplicate of an active connection, if it still does.
     let mut refused_since: Option<tokio::time::Instant> = None;
+    let mut refusals = 0u32;
     let mut input_open = true;
+    let mut draining = false;
+    let fatal = |msg: String| {
+        warn!("{msg}");
+        let _ = notes.send(MemberNote::Fatal(msg));
+    };
+    if let Err(e) = d.persist() {
+        fatal(format!("{e}; stopping"));
+        endpoint.wait_idle().await;
+        return;
+    }
     'outer: loop {
-        if *shutdown.borrow() {
+        if *shutdown.borrow() == Stop::Now {
             break;
         }
         let attempt = async {
             let conn = endpoint
                 .connect(relay_addr, "dcnet")
-                .map_err(|e| e.to_string())?
+                .map_err(|e| ConnectFail::Other(e.to_string()))?
                 .await
-                .map_err(|e| e.to_string())?;
-            let (send, recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
-            Ok::<_, String>((conn, send, recv))
+                .map_err(ConnectFail::from)?;
+            let (send, recv) = conn.open_bi().await.map_err(ConnectFail::from)?;
+            Ok::<_, ConnectFail>((conn, send, recv))
         };
         let (conn, mut send, mut recv) = tokio::select! {
             r = attempt => match r {
                 Ok(x) => x,
-                Err(e) => {
+                Err(ConnectFail::Fatal(msg)) => {
+                    fatal(msg);
+                    break 'outer;
+                }
+                Err(ConnectFail::Refused(why)) => {
+                    refusals += 1;
+                    if refusals >= MAX_REFUSALS {
+                        fatal(refusal_advice(&why));
+                        break 'outer;
+                    }
+                    let _ = notes.send(MemberNote::Disconnected(why));
+                    if wait_or_stop(backoff, &mut shutdown).await {
+                        break 'outer;
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    continue;
+                }
+                Err(ConnectFail::Other(e)) => {
                     let _ = notes.send(MemberNote::Disconnected(e));
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = shutdown.changed() => break 'outer,
+                    if wait_or_stop(backoff, &mut shutdown).await {
+                        break 'outer;
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                     continue;
                 }
             },
-            _ = shutdown.changed() => break,
+            _ = stop_now(&mut shutdown) => break,
         };
-        backoff = Duration::from_millis(100);
+        let connected_at = tokio::time::Instant::now();
         info!(%relay_addr, "connected to the relay");
         let _ = notes.send(MemberNote::Connected);
-        member.handle_reconnect(now());
+        d.member.handle_reconnect(now());
         // A reader task, so that a half-read frame is never lost to a select branch.
         let (fr_tx, mut fr_rx) = mpsc::channel::<Vec<u8>>(64);
         let reader = tokio::spawn(async move {
@@ -342,34 +557,49 @@ async fn run(
                 }
             }
         });
-        let reason = loop {
+        let mut got_frame = false;
+        let ended = loop {
+            // The outbox file first: nothing of a message leaves before its state is on disk.
+            if let Err(e) = d.persist() {
+                break Ended::Fatal(format!(
+                    "{e}; stopping before anything more goes out (a message's anonymity \
+                     set must be recorded before its pieces leave)"
+                ));
+            }
             let mut flushed = Ok(());
-            while let Some(f) = member.poll_transmit() {
+            while let Some(f) = d.member.poll_transmit() {
                 flushed = write_frame(&mut send, &f).await;
                 if flushed.is_err() {
                     break;
                 }
             }
-            while let Some(e) = member.poll_event() {
+            while let Some(e) = d.member.poll_event() {
                 let _ = notes.send(MemberNote::Event(e));
             }
-            if let Some(why) = member.relay_faulty() {
+            if let Some(why) = d.member.relay_faulty() {
                 // The relay broke a rule (it let a blame case lapse, dropped our accusation,
                 // signed blame messages that do not check out): stop and say so.
-                let msg = format!(
+                break Ended::Fatal(format!(
                     "{why}; this member no longer trusts the relay: configure another relay"
-                );
-                warn!("{msg}");
-                let _ = notes.send(MemberNote::Fatal(msg));
-                reader.abort();
-                conn.close(0u32.into(), b"relay distrusted");
-                break 'outer;
+                ));
             }
             if let Err(e) = flushed {
-                break e;
+                break Ended::Lost(e);
+            }
+            if *shutdown.borrow() != Stop::Run && !draining {
+                draining = true;
+                input_open = false;
+                let _ = notes.send(MemberNote::Draining {
+                    pending: d.member.pending(),
+                });
+            }
+            if draining && sub_rx.is_empty() && d.member.pending() == 0 {
+                let _ = notes.send(MemberNote::Drained);
+                break Ended::Stop;
             }
             // The protocol's own deadline (a blame case or a Record the relay must close).
-            let timer = member
+            let timer = d
+                .member
                 .poll_timeout()
                 .map(|t| start + Duration::from_micros(t.as_micros()));
             tokio::select! {
@@ -378,20 +608,29 @@ async fn run(
                         Some(at) => tokio::time::sleep_until(at).await,
                         None => std::future::pending().await,
                     }
-                } => member.handle_timeout(now()),
+                } => d.member.handle_timeout(now()),
                 f = fr_rx.recv() => match f {
                     Some(bytes) => {
+                        got_frame = true;
                         refused_since = None;
-                        if let Err(e) = member.handle_message(now(), &bytes) {
+                        refusals = 0;
+                        if let Err(e) = d.member.handle_message(now(), &bytes) {
                             debug!(error = %e, "frame refused");
                         }
                     }
-                    None => break "the relay closed the connection".to_string(),
+                    None => break Ended::Lost("the relay closed the connection".to_string()),
                 },
-                m = sub_rx.recv(), if input_open => match m {
-                    Some(msg) => match member.submit(&msg) {
+                m = sub_rx.recv(), if input_open || draining => match m {
+                    Some(msg) => match d.member.submit(&msg) {
                         Ok(ticket) => {
-                            let _ = notes.send(MemberNote::Queued { ticket, pending: member.pending() });
+                            // On disk before the user is told it is queued.
+                            if let Err(e) = d.persist() {
+                                break Ended::Fatal(format!("{e}; stopping"));
+                            }
+                            let _ = notes.send(MemberNote::Queued {
+                                ticket,
+                                pending: d.member.pending(),
+                            });
                         }
                         Err(e) => {
                             let _ = notes.send(MemberNote::Refused(e.to_string()));
@@ -399,55 +638,188 @@ async fn run(
                     },
                     None => input_open = false, // no more input; keep taking part
                 },
-                _ = shutdown.changed() => {
-                    reader.abort();
-                    let _ = send.finish();
-                    conn.close(0u32.into(), b"member leaving");
-                    break 'outer;
+                r = shutdown.changed() => {
+                    if r.is_err() || *shutdown.borrow() == Stop::Now {
+                        break Ended::Stop;
+                    }
                 }
             }
         };
         reader.abort();
-        if is_duplicate_refusal(&conn) {
-            // Another connection with this key is active. It may be a crashed predecessor whose
-            // connection the relay has not yet seen go silent: retry for a bounded time, then
-            // stop instead of fighting a live copy.
-            let since = *refused_since.get_or_insert_with(tokio::time::Instant::now);
-            if since.elapsed() >= super::DUPLICATE_GRACE {
-                let msg = format!(
-                    "the relay refused this member: {} (is this member already running \
-                     elsewhere with the same key? stop one of them); stopping",
-                    super::DUPLICATE_REASON
-                );
-                warn!("{msg}");
-                let _ = notes.send(MemberNote::Fatal(msg));
+        let ended = match ended {
+            Ended::Lost(reason) => {
+                classify_close(&conn, &d.group_hex).unwrap_or(Ended::Lost(reason))
+            }
+            e => e,
+        };
+        match ended {
+            Ended::Stop => {
+                let _ = send.finish();
+                conn.close(super::CLOSE_BYE.into(), b"member leaving");
                 break 'outer;
             }
-            let _ = notes.send(MemberNote::Disconnected(format!(
-                "the relay refused this member: {}; retrying for up to {} s in case it is a \
-                 crashed earlier run",
-                super::DUPLICATE_REASON,
-                super::DUPLICATE_GRACE.as_secs()
-            )));
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = shutdown.changed() => break 'outer,
+            Ended::Fatal(msg) => {
+                conn.close(super::CLOSE_BYE.into(), b"member stopping");
+                fatal(msg);
+                break 'outer;
             }
-            continue;
+            Ended::Duplicate => {
+                // Another connection with this key is active. It may be a crashed predecessor
+                // whose connection the relay has not yet seen go silent: retry for a bounded
+                // time, then stop instead of fighting a live copy.
+                let since = *refused_since.get_or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() >= super::DUPLICATE_GRACE {
+                    fatal(format!(
+                        "the relay refused this member: {} (is this member already running \
+                         elsewhere with the same key? stop one of them); stopping",
+                        super::DUPLICATE_REASON
+                    ));
+                    break 'outer;
+                }
+                let _ = notes.send(MemberNote::Disconnected(format!(
+                    "the relay refused this member: {}; retrying for up to {} s in case it is \
+                     a crashed earlier run",
+                    super::DUPLICATE_REASON,
+                    super::DUPLICATE_GRACE.as_secs()
+                )));
+                if wait_or_stop(Duration::from_secs(1), &mut shutdown).await {
+                    break 'outer;
+                }
+            }
+            Ended::Lost(reason) => {
+                // A connection that worked for a while starts the backoff afresh; one the
+                // relay ends at once (a refusal we did not recognise, a crash loop) does not,
+                // so that a misconfigured member never hammers the relay.
+                if got_frame && connected_at.elapsed() >= Duration::from_secs(10) {
+                    backoff = Duration::from_millis(100);
+                }
+                warn!(reason = %reason, "lost the relay; reconnecting");
+                let _ = notes.send(MemberNote::Disconnected(reason));
+                if wait_or_stop(backoff, &mut shutdown).await {
+                    break 'outer;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
         }
-        warn!(reason = %reason, "lost the relay; reconnecting");
-        let _ = notes.send(MemberNote::Disconnected(reason));
     }
-    endpoint.wait_idle().await;
+    // Bounded: a relay that does not answer the close must not hold the process.
+    let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
 }
 
-/// Whether the relay closed `conn` because another connection with this key is active.
-fn is_duplicate_refusal(conn: &quinn::Connection) -> bool {
-    matches!(
-        conn.close_reason(),
-        Some(quinn::ConnectionError::ApplicationClosed(c))
-            if c.error_code == quinn::VarInt::from_u32(super::CLOSE_DUPLICATE)
+/// Sleeps `d`, or returns `true` at once if the member is told to stop now.
+async fn wait_or_stop(d: Duration, shutdown: &mut watch::Receiver<Stop>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *shutdown.borrow() == Stop::Now,
+        _ = stop_now(shutdown) => true,
+    }
+}
+
+/// Completes when the member is told to stop now (or its handle is gone).
+async fn stop_now(shutdown: &mut watch::Receiver<Stop>) {
+    loop {
+        if *shutdown.borrow() == Stop::Now {
+            return;
+        }
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Why a connection attempt failed.
+enum ConnectFail {
+    /// Nothing to retry: this member's configuration is wrong.
+    Fatal(String),
+    /// The relay refused this member's key at the handshake.
+    Refused(String),
+    /// Anything else (unreachable, timed out): retry with backoff.
+    Other(String),
+}
+
+impl From<quinn::ConnectionError> for ConnectFail {
+    fn from(e: quinn::ConnectionError) -> ConnectFail {
+        use quinn::ConnectionError as E;
+        match &e {
+            // Our own check of the relay's certificate failed: the key differs from the group file.
+            E::TransportError(t) if is_crypto(u64::from(t.code)) => {
+                if t.reason.contains(tls::RELAY_KEY_MISMATCH) {
+                    ConnectFail::Fatal(format!(
+                        "{}: check the relay address and relay key in the group file (the \
+                         relay's operator can print its key with `dcnet key show`)",
+                        t.reason
+                    ))
+                } else {
+                    ConnectFail::Other(e.to_string())
+                }
+            }
+            // The relay ended the handshake with a TLS alert: it refused our certificate.
+            E::ConnectionClosed(c) if is_crypto(u64::from(c.error_code)) => {
+                ConnectFail::Refused(format!(
+                    "the relay refused this member's key at the handshake ({})",
+                    String::from_utf8_lossy(&c.reason)
+                ))
+            }
+            E::ApplicationClosed(c) => match c.error_code.into_inner() {
+                x if x == u64::from(super::CLOSE_NOT_IN_ROSTER) => {
+                    ConnectFail::Refused("the relay says this key is not in its roster".into())
+                }
+                _ => ConnectFail::Other(e.to_string()),
+            },
+            _ => ConnectFail::Other(e.to_string()),
+        }
+    }
+}
+
+/// QUIC CRYPTO_ERROR codes (0x100 + TLS alert).
+fn is_crypto(code: u64) -> bool {
+    (0x100..0x200).contains(&code)
+}
+
+fn refusal_advice(why: &str) -> String {
+    format!(
+        "{why}, {MAX_REFUSALS} times in a row: this member's key is not in the roster the relay \
+         runs. Check that --key is this member's key and that the relay uses the same group file \
+         (compare `dcnet group show` on both sides); stopping"
     )
+}
+
+/// What the relay's close of `conn` says, if it says something the member must act on.
+fn classify_close(conn: &quinn::Connection, group_hex: &str) -> Option<Ended> {
+    use quinn::ConnectionError as E;
+    match conn.close_reason()? {
+        E::ApplicationClosed(c) => {
+            let code = c.error_code.into_inner();
+            if code == u64::from(super::CLOSE_DUPLICATE) {
+                Some(Ended::Duplicate)
+            } else if code == u64::from(super::CLOSE_WRONG_GROUP) {
+                let theirs = String::from_utf8_lossy(&c.reason);
+                let theirs = if theirs.len() == 64 && theirs.bytes().all(|b| b.is_ascii_hexdigit())
+                {
+                    theirs.into_owned()
+                } else {
+                    "not given".to_string()
+                };
+                Some(Ended::Fatal(format!(
+                    "this member's group file differs from the relay's: this member has group id \
+                     {group_hex}, the relay runs group id {theirs}. Use the group file the relay \
+                     uses (`dcnet group show FILE` prints a file's group id); stopping"
+                )))
+            } else if code == u64::from(super::CLOSE_NOT_IN_ROSTER) {
+                Some(Ended::Fatal(refusal_advice(
+                    "the relay says this key is not in its roster",
+                )))
+            } else {
+                None
+            }
+        }
+        E::ConnectionClosed(c) if is_crypto(u64::from(c.error_code)) => {
+            Some(Ended::Fatal(refusal_advice(&format!(
+                "the relay refused this member's key at the handshake ({})",
+                String::from_utf8_lossy(&c.reason)
+            ))))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,15 @@ pub mod tls;
 use crate::wire::MAX_FRAME;
 use std::time::Duration;
 
+/// QUIC application close code: the connection's key is not in the relay's roster.
+pub const CLOSE_NOT_IN_ROSTER: u32 = 1;
+/// QUIC application close code: the member opened no stream within 10 s.
+pub const CLOSE_NO_STREAM: u32 = 2;
+/// QUIC application close code: the member's frames carry another group id than the relay's
+/// (their group files differ). The reason is the relay's group id in lowercase hex.
+pub const CLOSE_WRONG_GROUP: u32 = 5;
+/// QUIC application close code: a clean goodbye (a member leaving, the relay shutting down).
+pub const CLOSE_BYE: u32 = 0;
 /// QUIC application close code: the relay refused this connection because another connection
 /// authenticated with the same member key is active (docs/PROTOCOL.md, transport).
 pub const CLOSE_DUPLICATE: u32 = 3;
@@ -92,7 +101,10 @@ pub async fn spawn_local_group(
                 // Every member here is new (a fresh group each run): an empty store.
                 Box::new(crate::protocol::MemoryStore::default()),
                 derive_seed(seed, "member-rng", i as u64),
-                member_faults.get(&(i as u32)).cloned().unwrap_or_default(),
+                member::MemberOptions {
+                    faults: member_faults.get(&(i as u32)).cloned().unwrap_or_default(),
+                    outbox: None,
+                },
             )
             .await?,
         );

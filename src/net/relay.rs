@@ -10,11 +10,12 @@
 //! replaced (closed with [`CLOSE_REPLACED`]).
 
 use super::{
-    ACTIVE_WINDOW, CLOSE_DUPLICATE, CLOSE_REPLACED, DUPLICATE_REASON, read_frame, tls, write_frame,
+    ACTIVE_WINDOW, CLOSE_BYE, CLOSE_DUPLICATE, CLOSE_NO_STREAM, CLOSE_NOT_IN_ROSTER,
+    CLOSE_REPLACED, CLOSE_WRONG_GROUP, DUPLICATE_REASON, read_frame, tls, write_frame,
 };
 use crate::crypto::identity::IdentityKey;
 use crate::params::Group;
-use crate::protocol::{MemberId, Relay, RelayEvent, Time};
+use crate::protocol::{MemberId, ProtocolError, Relay, RelayEvent, Time};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -80,7 +81,8 @@ impl RelayHandle {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
-        self.endpoint.close(0u32.into(), b"relay shutting down");
+        self.endpoint
+            .close(CLOSE_BYE.into(), b"relay shutting down");
         self.endpoint.wait_idle().await;
     }
 }
@@ -113,7 +115,15 @@ pub async fn spawn(
         max_in,
         base,
     ));
-    let task = tokio::spawn(core(relay, in_rx, ev_tx, sd_rx, base));
+    let names: Vec<String> = group.members().iter().map(|m| m.name.clone()).collect();
+    let task = tokio::spawn(core(
+        relay,
+        in_rx,
+        ev_tx,
+        sd_rx,
+        base,
+        (hex::encode(group.id()), names),
+    ));
     info!(%local_addr, group = %hex::encode(group.id()), "relay listening");
     Ok(RelayHandle {
         local_addr,
@@ -133,6 +143,7 @@ async fn accept_loop(
     base: Instant,
 ) {
     let mut next_conn = 0u64;
+    let refusals = Arc::new(Throttle::new(Duration::from_secs(10)));
     loop {
         let incoming = tokio::select! {
             i = endpoint.accept() => match i { Some(i) => i, None => return },
@@ -142,12 +153,17 @@ async fn accept_loop(
         let conn_id = next_conn;
         let group = group.clone();
         let in_tx = in_tx.clone();
+        let refusals = refusals.clone();
         tokio::spawn(async move {
             let remote = incoming.remote_address();
             let conn = match incoming.await {
                 Ok(c) => c,
                 Err(e) => {
-                    warn!(%remote, error = %e, "handshake refused");
+                    if let Some(suppressed) = refusals.allow() {
+                        warn!(%remote, error = %e, suppressed, "handshake refused (at most one warning every 10 s)");
+                    } else {
+                        debug!(%remote, error = %e, "handshake refused");
+                    }
                     return;
                 }
             };
@@ -158,13 +174,13 @@ async fn accept_loop(
                     .position(|m| m.key == k)
                     .map(|i| i as u32)
             }) else {
-                conn.close(1u32.into(), b"not in the roster");
+                conn.close(CLOSE_NOT_IN_ROSTER.into(), b"not in the roster");
                 return;
             };
             let accept =
                 tokio::time::timeout(std::time::Duration::from_secs(10), conn.accept_bi()).await;
             let Ok(Ok((mut send, mut recv))) = accept else {
-                conn.close(2u32.into(), b"no stream");
+                conn.close(CLOSE_NO_STREAM.into(), b"no stream");
                 return;
             };
             info!(member, %remote, "member connected");
@@ -232,7 +248,7 @@ async fn accept_loop(
             }
             writer.abort();
             sampler.abort();
-            conn.close(0u32.into(), b"bye");
+            conn.close(CLOSE_BYE.into(), b"bye");
             let _ = in_tx
                 .send(Inbound::Gone {
                     member,
@@ -250,6 +266,7 @@ async fn core(
     ev_tx: mpsc::UnboundedSender<RelayEvent>,
     mut shutdown: watch::Receiver<bool>,
     base: Instant,
+    (group_hex, group_names): (String, Vec<String>),
 ) {
     let start = tokio::time::Instant::now();
     let now = |start: tokio::time::Instant| Time::from_micros(start.elapsed().as_micros() as u64);
@@ -308,8 +325,19 @@ async fn core(
                     }
                     Inbound::Frame { member, conn, bytes } => {
                         if writers.get(&member).is_some_and(|w| w.conn == conn) {
-                            if let Err(e) = relay.handle_message(t, MemberId(member), &bytes) {
-                                debug!(member, error = %e, "frame refused");
+                            match relay.handle_message(t, MemberId(member), &bytes) {
+                                Ok(()) => {}
+                                Err(ProtocolError::WrongGroup) => {
+                                    // The transport authenticated this member, and its frame
+                                    // names another group: its group file differs from ours.
+                                    // Say so (the reason is our group id) and let it go.
+                                    let name = relay_name(&group_names, member);
+                                    warn!(member = %name, "closed the connection of a member whose group file differs from the relay's");
+                                    if let Some(w) = writers.remove(&member) {
+                                        w.quic.close(CLOSE_WRONG_GROUP.into(), group_hex.as_bytes());
+                                    }
+                                }
+                                Err(e) => debug!(member, error = %e, "frame refused"),
                             }
                         }
                     }
@@ -342,6 +370,48 @@ async fn core(
             log_event(&e);
             let _ = ev_tx.send(e);
         }
+    }
+}
+
+/// A member's roster name, for logs.
+fn relay_name(names: &[String], member: u32) -> &str {
+    names.get(member as usize).map_or("?", |s| s.as_str())
+}
+
+/// At most one warning per period for a repeated condition; counts what it held back.
+struct Throttle {
+    period_ms: u64,
+    base: Instant,
+    /// Milliseconds since `base` of the last warning let through (u64::MAX: none yet).
+    last: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl Throttle {
+    fn new(period: Duration) -> Throttle {
+        Throttle {
+            period_ms: period.as_millis() as u64,
+            base: Instant::now(),
+            last: AtomicU64::new(u64::MAX),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(n)`: warn now, `n` warnings were held back since the last one; `None`: hold back.
+    fn allow(&self) -> Option<u64> {
+        let now = ms_since(self.base);
+        let last = self.last.load(Ordering::Relaxed);
+        if last == u64::MAX || now.saturating_sub(last) >= self.period_ms {
+            if self
+                .last
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Some(self.suppressed.swap(0, Ordering::Relaxed));
+            }
+        }
+        self.suppressed.fetch_add(1, Ordering::Relaxed);
+        None
     }
 }
 

@@ -17,6 +17,10 @@ use zeroize::Zeroize;
 /// ALPN protocol id.
 pub const ALPN: &[u8] = b"dcnet/1";
 
+/// Start of the handshake error when the relay's certificate carries another key than the
+/// group file's relay key.
+pub const RELAY_KEY_MISMATCH: &str = "the relay's key differs from the group file";
+
 /// PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410 §7), followed by the 32-byte seed.
 const PKCS8_ED25519: [u8; 16] = [
     0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
@@ -90,9 +94,13 @@ impl ServerCertVerifier for PinnedRelay {
     ) -> Result<ServerCertVerified, rustls::Error> {
         match cert_key(end_entity) {
             Some(k) if k == self.relay => Ok(ServerCertVerified::assertion()),
-            _ => Err(rustls::Error::General(
-                "the relay's key differs from the group file".into(),
-            )),
+            Some(k) => Err(rustls::Error::General(format!(
+                "{RELAY_KEY_MISMATCH}: it presented {k}, the group file names {}",
+                self.relay
+            ))),
+            None => Err(rustls::Error::General(format!(
+                "{RELAY_KEY_MISMATCH}: it presented no Ed25519 key"
+            ))),
         }
     }
     fn verify_tls12_signature(

@@ -182,6 +182,35 @@ pub enum SubmitError {
         /// `max_fragments`.
         max: u16,
     },
+    /// [`MAX_QUEUE`] messages are already waiting.
+    #[error("{0} messages are already waiting to go out; try again once some are sent")]
+    QueueFull(usize),
+}
+
+/// Most messages waiting or in flight at one member.
+pub const MAX_QUEUE: usize = 1024;
+/// Largest outbox snapshot [`Member::restore_outbox`] decodes (bytes).
+pub const MAX_OUTBOX_BYTES: usize = 1 << 28;
+/// Version byte of the outbox snapshot format.
+const OUTBOX_VERSION: u8 = 1;
+
+/// The durable form of the outbox (docs/PROTOCOL.md §10.2): what a restarted member needs to
+/// finish sending its messages without ever widening their anonymity sets.
+#[derive(bincode::Encode, bincode::Decode)]
+struct SavedOutbox {
+    version: u8,
+    group: Hash,
+    messages: Vec<SavedMessage>,
+}
+
+#[derive(bincode::Encode, bincode::Decode)]
+struct SavedMessage {
+    msg_id: [u8; 8],
+    message: Vec<u8>,
+    /// Per fragment: delivered intact (never sent again).
+    done: Vec<bool>,
+    first_present: Option<Vec<u32>>,
+    anonymity: Option<Vec<u32>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -313,6 +342,8 @@ pub struct Member {
     outbox: VecDeque<Vec<u8>>,
     events: VecDeque<MemberEvent>,
     queue: VecDeque<Outgoing>,
+    /// Bumped whenever `queue` changes in a way the outbox snapshot records.
+    outbox_rev: u64,
     next_ticket: u64,
     reasm: Reassembly,
     faults: Vec<MemberFault>,
@@ -405,6 +436,7 @@ impl Member {
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             queue: VecDeque::new(),
+            outbox_rev: 0,
             next_ticket: 0,
             reasm: Reassembly::new(4096, 1 << 16, max_fragments),
             group,
@@ -481,6 +513,9 @@ impl Member {
 
     /// Queues a message for anonymous broadcast; returns its ticket.
     pub fn submit(&mut self, msg: &[u8]) -> Result<u64, SubmitError> {
+        if self.queue.len() >= MAX_QUEUE {
+            return Err(SubmitError::QueueFull(self.queue.len()));
+        }
         let cap = self.layout.capacity();
         let max = self.group.params().max_fragments;
         if msg.len().div_ceil(cap).max(1) > max as usize {
@@ -501,7 +536,104 @@ impl Member {
             first_present: None,
             anonymity: None,
         });
+        self.outbox_rev += 1;
         Ok(ticket)
+    }
+
+    /// Changes whenever the outbox changes in a way [`Member::outbox_snapshot`] records: a
+    /// submission, a piece exposed to the relay, a fragment delivered, a message sent. A
+    /// driver that persists the outbox writes a snapshot when this moved, **before** it sends
+    /// the frames queued since (a seed that leaves exposes a piece: the exposure must be on
+    /// disk first, or a restarted member could send the rest with a wider anonymity set).
+    pub fn outbox_rev(&self) -> u64 {
+        self.outbox_rev
+    }
+
+    /// The messages not yet completely out, with what the relay has seen of each (which
+    /// fragments were delivered, R and A), in the format [`Member::restore_outbox`] reads.
+    pub fn outbox_snapshot(&self) -> Vec<u8> {
+        let sorted = |s: &Option<BTreeSet<u32>>| s.as_ref().map(|s| s.iter().copied().collect());
+        let saved = SavedOutbox {
+            version: OUTBOX_VERSION,
+            group: *self.group.id(),
+            messages: self
+                .queue
+                .iter()
+                .map(|o| SavedMessage {
+                    msg_id: o.frags.first().map_or([0; 8], |f| f.msg_id),
+                    message: o
+                        .frags
+                        .iter()
+                        .flat_map(|f| f.payload.iter().copied())
+                        .collect(),
+                    done: o.state.iter().map(|s| *s == FragState::Done).collect(),
+                    first_present: sorted(&o.first_present),
+                    anonymity: sorted(&o.anonymity),
+                })
+                .collect(),
+        };
+        bincode::encode_to_vec(&saved, bincode::config::standard()).unwrap_or_default()
+    }
+
+    /// Puts back the messages of a snapshot written by [`Member::outbox_snapshot`] (after a
+    /// crash and restart), ahead of anything submitted since; returns their tickets. Refuses a
+    /// snapshot of another group, of another format, or one that does not fragment as it says.
+    pub fn restore_outbox(&mut self, bytes: &[u8]) -> Result<Vec<u64>, String> {
+        if bytes.len() > MAX_OUTBOX_BYTES {
+            return Err(format!("outbox of {} bytes is too large", bytes.len()));
+        }
+        let cfg = bincode::config::standard().with_limit::<MAX_OUTBOX_BYTES>();
+        let (saved, used): (SavedOutbox, usize) =
+            bincode::decode_from_slice(bytes, cfg).map_err(|e| format!("not an outbox: {e}"))?;
+        if used != bytes.len() || saved.version != OUTBOX_VERSION {
+            return Err("not an outbox of this version".into());
+        }
+        if !ct_eq(&saved.group, self.group.id()) {
+            return Err("the outbox belongs to another group".into());
+        }
+        if saved.messages.len().saturating_add(self.queue.len()) > MAX_QUEUE {
+            return Err(format!("more than {MAX_QUEUE} messages"));
+        }
+        let cap = self.layout.capacity();
+        let max = usize::from(self.group.params().max_fragments);
+        let n = self.group.size() as u32;
+        let mut restored = Vec::new();
+        for m in saved.messages.into_iter().rev() {
+            let frags = slots::fragment(&m.message, cap, m.msg_id);
+            if frags.len() != m.done.len() || frags.len() > max {
+                return Err("a message does not fragment as recorded".into());
+            }
+            let set = |v: Option<Vec<u32>>| -> Result<Option<BTreeSet<u32>>, String> {
+                match v {
+                    None => Ok(None),
+                    Some(v) if v.iter().all(|&i| i < n) => Ok(Some(v.into_iter().collect())),
+                    Some(_) => Err("a recorded set names no roster member".to_string()),
+                }
+            };
+            let ticket = self.next_ticket;
+            self.next_ticket += 1;
+            self.queue.push_front(Outgoing {
+                ticket,
+                state: m
+                    .done
+                    .iter()
+                    .map(|&d| {
+                        if d {
+                            FragState::Done
+                        } else {
+                            FragState::Pending
+                        }
+                    })
+                    .collect(),
+                frags,
+                first_present: set(m.first_present)?,
+                anonymity: set(m.anonymity)?,
+            });
+            restored.push(ticket);
+        }
+        restored.reverse();
+        self.outbox_rev += 1;
+        Ok(restored)
     }
 
     /// Next frame for the relay.
@@ -1110,6 +1242,9 @@ impl Member {
             if let Some(o) = self.queue.iter_mut().find(|o| o.ticket == ticket) {
                 if o.state[index as usize] != FragState::Done {
                     o.state[index as usize] = state;
+                    if state == FragState::Done {
+                        self.outbox_rev += 1;
+                    }
                 }
             }
         }
@@ -1580,6 +1715,7 @@ impl Member {
                 Some(x) => x.intersection(&present).copied().collect(),
                 None => present,
             });
+            self.outbox_rev += 1;
         }
     }
 
@@ -1756,6 +1892,7 @@ impl Member {
         if let Some(o) = self.queue.iter_mut().find(|o| o.ticket == ticket) {
             if let Some(a) = o.anonymity.as_mut() {
                 a.remove(&accuser);
+                self.outbox_rev += 1;
             }
         }
     }
@@ -2075,6 +2212,7 @@ impl Member {
                 let ticket = o.ticket;
                 let anonymity = o.anonymity.as_ref().map_or(0, |a| a.len());
                 self.queue.pop_front();
+                self.outbox_rev += 1;
                 self.events.push_back(MemberEvent::Sent {
                     ticket,
                     round,
