@@ -102,7 +102,7 @@ pub struct MemberOptions {
     /// Faults to inject (tests and the demo's adversaries).
     pub faults: Vec<MemberFault>,
     /// The outbox file: messages not yet completely out, written before any of their pieces
-    /// leave, read back at start (docs/PROTOCOL.md §10.2). `None`: the outbox lives in memory
+    /// leave, read back at start (docs/PROTOCOL.md §8.1). `None`: the outbox lives in memory
     /// only and a crash loses it.
     pub outbox: Option<PathBuf>,
 }

@@ -401,14 +401,14 @@ impl Throttle {
     fn allow(&self) -> Option<u64> {
         let now = ms_since(self.base);
         let last = self.last.load(Ordering::Relaxed);
-        if last == u64::MAX || now.saturating_sub(last) >= self.period_ms {
-            if self
+        let due = last == u64::MAX || now.saturating_sub(last) >= self.period_ms;
+        if due
+            && self
                 .last
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
-            {
-                return Some(self.suppressed.swap(0, Ordering::Relaxed));
-            }
+        {
+            return Some(self.suppressed.swap(0, Ordering::Relaxed));
         }
         self.suppressed.fetch_add(1, Ordering::Relaxed);
         None

@@ -194,7 +194,7 @@ pub const MAX_OUTBOX_BYTES: usize = 1 << 28;
 /// Version byte of the outbox snapshot format.
 const OUTBOX_VERSION: u8 = 1;
 
-/// The durable form of the outbox (docs/PROTOCOL.md §10.2): what a restarted member needs to
+/// The durable form of the outbox (docs/PROTOCOL.md §8.1): what a restarted member needs to
 /// finish sending its messages without ever widening their anonymity sets.
 #[derive(bincode::Encode, bincode::Decode)]
 struct SavedOutbox {

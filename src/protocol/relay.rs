@@ -244,6 +244,10 @@ pub struct Relay {
     strikes: BTreeMap<u32, u32>,
     /// Members sitting out until `completed` reaches the value.
     benched: BTreeMap<u32, u64>,
+    /// Members of the current epoch that connected again during it (a restarted process
+    /// that lost its epoch keys, or a flapping link): if one is then excluded, it is invited
+    /// back at the next epoch, although its Hello came before the exclusion.
+    reconnected: BTreeSet<u32>,
     /// A member asked (by Hello) for an epoch above this one.
     epoch_floor: u64,
     phase: Phase,
@@ -296,6 +300,7 @@ impl Relay {
             epoch_started: 0,
             strikes: BTreeMap::new(),
             benched: BTreeMap::new(),
+            reconnected: BTreeSet::new(),
             epoch_floor: 0,
             phase: Phase::Stopped,
             outbox: VecDeque::new(),
@@ -359,6 +364,8 @@ impl Relay {
         }
         if self.absent.contains_key(&member.0) || !self.epoch_keys.contains_key(&member.0) {
             self.rejoin = true;
+        } else {
+            self.reconnected.insert(member.0);
         }
     }
 
@@ -547,6 +554,10 @@ impl Relay {
             self.benched
                 .insert(m, self.completed.saturating_add(BENCH_ROUNDS << shift));
         }
+        if self.reconnected.remove(&m) {
+            // It came back before the relay noticed it was gone (restarted at once).
+            self.rejoin = true;
+        }
         if self.absent.insert(m, reason).is_none() {
             self.events.push_back(RelayEvent::Excluded {
                 member: m,
@@ -565,6 +576,7 @@ impl Relay {
         };
         self.epoch = epoch;
         self.rejoin = false;
+        self.reconnected.clear();
         let eligible: Vec<u32> = (0..self.group.size() as u32)
             .filter(|i| !self.convicted.contains(i))
             .collect();
