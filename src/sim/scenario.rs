@@ -713,10 +713,11 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
         }
         if let Err(stuck) = step {
             return Err(format!(
-                "stalled after {completed} of {} rounds (virtual time {:.3} s): no round completed in {} simulator steps (too many members down at once? a round needs half the roster)",
+                "stalled after {completed} of {} rounds (virtual time {:.3} s): no round completed in {} simulator steps (every attempt aborted: too many members down, or frames later than the {} ms commit deadline; check crash_fraction, loss, latency_ms and bandwidth_mbps)",
                 s.rounds,
                 stuck.at.as_micros() as f64 / 1e6,
-                stuck.steps
+                stuck.steps,
+                tg.group.params().commit_ms
             ));
         }
         completed = net.completed_rounds();
@@ -852,6 +853,11 @@ fn fmt(v: f64) -> String {
     }
 }
 
+/// A parameter or metric of a map; NaN (not applicable) when absent.
+fn value(map: &BTreeMap<String, f64>, key: &str) -> f64 {
+    map.get(key).copied().unwrap_or(f64::NAN)
+}
+
 /// One row per run.
 pub struct Row {
     /// Run index.
@@ -874,12 +880,12 @@ pub fn csv(rows: &[Row]) -> String {
     for r in rows {
         let _ = write!(out, "{},{}", r.run, r.seed);
         for p in PARAMS {
-            let _ = write!(out, ",{}", fmt(r.point[*p]));
+            let _ = write!(out, ",{}", fmt(value(&r.point, p)));
         }
         match &r.metrics {
             Ok(m) => {
                 for k in METRICS {
-                    let _ = write!(out, ",{}", fmt(m[*k]));
+                    let _ = write!(out, ",{}", fmt(value(m, k)));
                 }
                 out.push_str(",\n");
             }
@@ -949,7 +955,7 @@ pub fn summary(s: &Scenario, rows: &[Row], command: &str) -> String {
         .copied()
         .filter(|m| {
             rows.iter()
-                .any(|r| r.metrics.as_ref().is_ok_and(|x| !x[*m].is_nan()))
+                .any(|r| r.metrics.as_ref().is_ok_and(|x| !value(x, m).is_nan()))
         })
         .collect();
     let any_failed = rows.iter().any(|r| r.metrics.is_err());
@@ -985,7 +991,11 @@ pub fn summary(s: &Scenario, rows: &[Row], command: &str) -> String {
             cells.push((rs.len() - ok.len()).to_string());
         }
         for m in &shown {
-            let v: Vec<f64> = ok.iter().map(|x| x[*m]).filter(|v| !v.is_nan()).collect();
+            let v: Vec<f64> = ok
+                .iter()
+                .map(|x| value(x, m))
+                .filter(|v| !v.is_nan())
+                .collect();
             cells.push(if v.is_empty() {
                 "–".into()
             } else {
