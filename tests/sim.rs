@@ -484,7 +484,7 @@ label = "PriFi & co"
     assert!(svg.contains(">time per round (ms)</text>"));
     assert!(svg.contains("class=\"reference\""));
     assert!(
-        svg.contains("PriFi &amp; co: 86"),
+        svg.contains("PriFi &amp; co: 86 ms"),
         "reference label, escaped, with its value"
     );
     assert!(

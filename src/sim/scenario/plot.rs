@@ -169,7 +169,7 @@ fn linear_ticks(lo: f64, hi: f64, step: f64) -> Vec<f64> {
 /// Whether swept values call for a log2 axis: all positive and either all powers of two or
 /// growing geometrically (ratio ≥ 1.5 between neighbours, ≥ 16 overall).
 pub fn is_log2(values: &[f64]) -> bool {
-    if values.len() < 3 || values.iter().any(|v| !(*v > 0.0) || !v.is_finite()) {
+    if values.len() < 3 || values.iter().any(|v| !v.is_finite() || *v <= 0.0) {
         return false;
     }
     if values.iter().all(|v| v.log2().fract() == 0.0) {
@@ -229,6 +229,19 @@ fn y_axis(fraction: bool, values: &[f64]) -> Axis {
         log2: false,
         ticks: linear_ticks(lo, hi, step),
         decimals: decimals_of(step),
+    }
+}
+
+/// A reference value with the metric's unit, e.g. "86 ms" (the unit is the parenthesised end of
+/// the metric's label, unless that is "fraction").
+fn with_unit(metric: &str, v: f64) -> String {
+    let unit = label(metric)
+        .rsplit_once('(')
+        .and_then(|(_, u)| u.strip_suffix(')'))
+        .filter(|u| *u != "fraction" && !u.contains(' '));
+    match unit {
+        Some(u) => format!("{} {u}", human(v)),
+        None => human(v),
     }
 }
 
@@ -418,7 +431,7 @@ pub fn svg(s: &Scenario, rows: &[Row], metric: &str) -> String {
             "<line class=\"reference\" x1=\"{LEFT}\" y1=\"{y:.1}\" x2=\"{RIGHT}\" y2=\"{y:.1}\" stroke=\"#333333\" stroke-width=\"1.4\" stroke-dasharray=\"1.5,3\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#333333\" font-size=\"12\">{}</text>",
             RIGHT - 6.0,
             y - 5.0,
-            esc(&format!("{}: {}", r.label, human(r.value)))
+            esc(&format!("{}: {}", r.label, with_unit(metric, r.value)))
         );
     }
     for (k, se) in series.iter().enumerate() {
@@ -440,8 +453,14 @@ pub fn svg(s: &Scenario, rows: &[Row], metric: &str) -> String {
                 out,
                 "<g class=\"error-bars\" stroke=\"{c}\" stroke-width=\"1.2\">"
             );
-            for p in se.points.iter().filter(|p| p.max > p.min) {
-                let (x, a, b) = (px(p.x), py(p.min), py(p.max));
+            // Bars of neighbouring series are set apart by 3 px so they do not hide each
+            // other; the means stay at their x.
+            let dodge = 3.0 * (k as f64 - (series.len() as f64 - 1.0) / 2.0);
+            for p in &se.points {
+                let (x, a, b) = (px(p.x) + dodge, py(p.min), py(p.max));
+                if (a - b).abs() < 0.5 {
+                    continue; // no visible spread (and a zero-length line cannot be stroked)
+                }
                 let _ = writeln!(
                     out,
                     "<line x1=\"{x:.1}\" y1=\"{a:.1}\" x2=\"{x:.1}\" y2=\"{b:.1}\"/><line x1=\"{:.1}\" y1=\"{a:.1}\" x2=\"{:.1}\" y2=\"{a:.1}\"/><line x1=\"{:.1}\" y1=\"{b:.1}\" x2=\"{:.1}\" y2=\"{b:.1}\"/>",
@@ -458,11 +477,14 @@ pub fn svg(s: &Scenario, rows: &[Row], metric: &str) -> String {
             .iter()
             .map(|p| format!("{:.1},{:.1}", px(p.x), py(p.mean)))
             .collect();
-        let _ = writeln!(
-            out,
-            "<polyline class=\"measured\" fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>",
-            path.join(" ")
-        );
+        // One point has no line (a zero-length polyline cannot be stroked); its marker shows it.
+        if se.points.len() >= 2 {
+            let _ = writeln!(
+                out,
+                "<polyline class=\"measured\" fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>",
+                path.join(" ")
+            );
+        }
         for p in &se.points {
             marker(&mut out, k, px(p.x), py(p.mean), c);
         }
@@ -496,7 +518,7 @@ pub fn svg(s: &Scenario, rows: &[Row], metric: &str) -> String {
     for r in &references {
         entries.push((
             Sample::Reference,
-            format!("{}: {}", r.label, human(r.value)),
+            format!("{}: {}", r.label, with_unit(metric, r.value)),
         ));
     }
     let _ = writeln!(out, "<g class=\"legend\">");
