@@ -1,4 +1,8 @@
 //! `dcnet sim`: run a scenario sweep on the deterministic simulator.
+//!
+//! Exit codes: 0 every run completed; 1 some run failed (stalled or error; each is summarised
+//! on stderr and recorded in results.csv and summary.md); 2 invalid scenario, usage or I/O
+//! error (nothing is run).
 
 use crate::sim::scenario::{self, Row, Scenario};
 use clap::Args;
@@ -7,7 +11,7 @@ use std::path::PathBuf;
 /// Options of `dcnet sim`.
 #[derive(Args, Debug, Clone)]
 pub struct SimArgs {
-    /// The scenario file (see simulations/).
+    /// The scenario file (see simulations/README.md).
     pub scenario: PathBuf,
     /// Output directory for results.csv, plots (SVG and PNG) and summary.md.
     #[arg(long, default_value = "out")]
@@ -15,55 +19,61 @@ pub struct SimArgs {
     /// Master seed: the same seed gives byte-identical results.csv.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Repetitions per point (overrides the scenario's `runs`).
-    #[arg(long)]
-    pub runs: Option<usize>,
-    /// Print one JSON object (paths and run count) as the last line.
+    /// Repetitions per point, at least 1 (overrides the scenario's `runs`).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub runs: Option<u64>,
+    /// Print one JSON object (paths, run counts, failures) on stdout and nothing else; the
+    /// summary is still written to summary.md.
     #[arg(long)]
     pub json: bool,
 }
 
-/// Runs the sweep; returns the exit code.
+/// Runs the sweep; returns the exit code (0 ok, 1 a run failed, 2 invalid scenario or I/O).
 pub fn run(a: &SimArgs) -> i32 {
     match inner(a) {
-        Ok(()) => 0,
+        Ok(0) => 0,
+        Ok(_) => 1,
         Err(e) => {
             eprintln!("dcnet sim: {e}");
-            1
+            2
         }
     }
 }
 
-fn inner(a: &SimArgs) -> Result<(), String> {
+/// Runs and writes everything; returns the number of failed runs, or why nothing could be run
+/// or written (an unreadable or invalid scenario, an unwritable output).
+fn inner(a: &SimArgs) -> Result<usize, String> {
+    let file = a.scenario.display();
     let text = std::fs::read_to_string(&a.scenario)
-        .map_err(|e| format!("{}: {e}", a.scenario.display()))?;
-    let mut s = Scenario::parse(&text).map_err(|e| format!("{}: {e}", a.scenario.display()))?;
+        .map_err(|e| format!("cannot read the scenario {file}: {e}"))?;
+    let mut s = Scenario::parse(&text).map_err(|e| format!("{file}: {e}"))?;
     if let Some(r) = a.runs {
-        s.runs = r.max(1);
+        s.runs = usize::try_from(r).unwrap_or(usize::MAX);
     }
+    // Create the output directory first: an unwritable --out should not cost a whole sweep.
+    std::fs::create_dir_all(&a.out).map_err(|e| {
+        format!(
+            "cannot create the output directory {}: {e}",
+            a.out.display()
+        )
+    })?;
     let points = s.points();
-    let total = points.len() * s.runs;
+    let total = points.len().saturating_mul(s.runs);
     let mut rows = Vec::with_capacity(total);
     let bar = indicatif::ProgressBar::new(total as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {elapsed} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
+    let swept = s.swept();
     for (k, pt) in points.iter().enumerate() {
         for r in 0..s.runs {
-            let idx = k * s.runs + r;
             let seed = a.seed.wrapping_add(r as u64);
-            let label: Vec<String> = s
-                .sweep
-                .iter()
-                .filter(|(_, v)| v.len() > 1)
-                .map(|(p, _)| format!("{p}={}", pt[p]))
-                .collect();
-            bar.set_message(label.join(" "));
+            bar.set_message(scenario::describe_point(&swept, pt));
             let metrics = scenario::run_point(&s, pt, seed);
             bar.inc(1);
             rows.push(Row {
-                run: idx,
+                run: k * s.runs + r,
                 seed,
                 point: pt.clone(),
                 metrics,
@@ -71,25 +81,14 @@ fn inner(a: &SimArgs) -> Result<(), String> {
         }
     }
     bar.finish_and_clear();
-    for r in rows.iter().filter(|r| r.metrics.is_err()) {
-        if let Err(e) = &r.metrics {
-            eprintln!(
-                "run {} failed: {e}\n  reproduce: dcnet sim {} --seed {} --runs 1",
-                r.run,
-                a.scenario.display(),
-                r.seed
-            );
-        }
-    }
-    std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
     let write = |name: &str, body: &str| {
         let p = a.out.join(name);
-        std::fs::write(&p, body).map_err(|e| format!("{}: {e}", p.display()))
+        std::fs::write(&p, body).map_err(|e| format!("cannot write {}: {e}", p.display()))
     };
     write("results.csv", &scenario::csv(&rows))?;
     let mut plots = Vec::new();
     for m in &s.plot {
-        let name = format!("{}.svg", m);
+        let name = format!("{m}.svg");
         let svg = scenario::svg(&s, &rows, m);
         write(&name, &svg)?;
         plots.push(a.out.join(&name));
@@ -98,31 +97,68 @@ fn inner(a: &SimArgs) -> Result<(), String> {
         plots.push(png);
     }
     let command = format!(
-        "dcnet sim {} --seed {} --runs {} --out {}",
-        a.scenario.display(),
+        "dcnet sim {file} --seed {} --runs {} --out {}",
         a.seed,
         s.runs,
         a.out.display()
     );
     let summary = scenario::summary(&s, &rows, &command);
     write("summary.md", &summary)?;
-    println!("{summary}");
-    println!(
-        "{} runs; wrote {}/results.csv, summary.md and {} plot(s)",
-        rows.len(),
-        a.out.display(),
-        plots.len()
-    );
+    let failed: Vec<&Row> = rows.iter().filter(|r| r.metrics.is_err()).collect();
+    if !failed.is_empty() {
+        eprintln!(
+            "dcnet sim: {} of {} runs failed (results.csv and summary.md have every error):",
+            failed.len(),
+            rows.len()
+        );
+        for r in failed.iter().take(5) {
+            if let Err(e) = &r.metrics {
+                eprintln!(
+                    "  run {} ({}, seed {}): {e}\n    reproduce: dcnet sim {file} --seed {} --runs 1",
+                    r.run,
+                    scenario::describe_point(&swept, &r.point),
+                    r.seed,
+                    r.seed
+                );
+            }
+        }
+        if failed.len() > 5 {
+            eprintln!("  … and {} more", failed.len() - 5);
+        }
+    }
     if a.json {
+        let failures: Vec<serde_json::Value> = failed
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "run": r.run,
+                    "seed": r.seed,
+                    "point": r.point,
+                    "error": r.metrics.as_ref().err(),
+                })
+            })
+            .collect();
         println!(
             "{}",
             serde_json::json!({
+                "scenario": s.name,
                 "runs": rows.len(),
-                "failed": rows.iter().filter(|r| r.metrics.is_err()).count(),
+                "failed": failed.len(),
                 "results": a.out.join("results.csv"),
+                "summary": a.out.join("summary.md"),
                 "plots": plots,
+                "failures": failures,
             })
         );
+    } else {
+        println!("{summary}");
+        println!(
+            "{} runs ({} failed); wrote {}: results.csv, summary.md and {} plot file(s)",
+            rows.len(),
+            failed.len(),
+            a.out.display(),
+            plots.len()
+        );
     }
-    Ok(())
+    Ok(failed.len())
 }

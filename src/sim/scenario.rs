@@ -4,13 +4,19 @@
 
 use super::{CostModel, LinkModel, Network, TestGroup, derive_seed};
 use crate::adversary::{MemberFault, RelayFault};
-use crate::params::RoundParams;
+use crate::params::{
+    MAX_MEMBERS, MAX_SLOT_BYTES, MAX_VECTOR_BYTES, MIN_SLOT_BYTES, RoundParams, SLOT_OVERHEAD,
+};
 use crate::protocol::blame::Culprit;
+use crate::protocol::member::MAX_QUEUE;
 use crate::protocol::{MemberEvent, RelayEvent};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+
+pub mod plot;
+pub use plot::{png, svg};
 
 /// Parameters that can be swept, in CSV column order.
 pub const PARAMS: &[&str] = &[
@@ -50,6 +56,191 @@ pub const METRICS: &[&str] = &[
     "relay_convicted",
 ];
 
+/// What values a swept parameter accepts.
+#[derive(Clone, Copy, Debug)]
+enum Domain {
+    /// A whole number in `[min, max]`.
+    Whole(f64, f64),
+    /// A probability in `[0, 1]`.
+    Probability,
+    /// A finite number ≥ 0.
+    NonNegative,
+    /// 0 (off) or 1 (on).
+    Flag,
+}
+
+impl Domain {
+    fn admits(self, v: f64) -> bool {
+        match self {
+            Domain::Whole(lo, hi) => v.fract() == 0.0 && (lo..=hi).contains(&v),
+            Domain::Probability => (0.0..=1.0).contains(&v),
+            Domain::NonNegative => v.is_finite() && v >= 0.0,
+            Domain::Flag => v == 0.0 || v == 1.0,
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Domain::Whole(lo, hi) => format!("a whole number from {lo} to {hi}"),
+            Domain::Probability => "a probability in [0, 1]".into(),
+            Domain::NonNegative => "a number ≥ 0".into(),
+            Domain::Flag => "0 (off) or 1 (on)".into(),
+        }
+    }
+}
+
+/// One swept parameter: default, accepted values, axis label (with unit).
+struct Param {
+    name: &'static str,
+    default: f64,
+    domain: Domain,
+    axis: &'static str,
+}
+
+/// Every parameter, in [`PARAMS`] order.
+const PARAM_TABLE: &[Param] = &[
+    Param {
+        name: "members",
+        default: 8.0,
+        domain: Domain::Whole(2.0, MAX_MEMBERS as f64),
+        axis: "group size N (members)",
+    },
+    Param {
+        name: "cells",
+        default: 0.0,
+        domain: Domain::Whole(0.0, (MAX_VECTOR_BYTES / 8) as f64),
+        axis: "reservation cells m",
+    },
+    Param {
+        name: "slot_bytes",
+        default: 256.0,
+        domain: Domain::Whole(MIN_SLOT_BYTES as f64, MAX_SLOT_BYTES as f64),
+        axis: "slot size (bytes)",
+    },
+    Param {
+        name: "p_trap",
+        default: 0.2,
+        domain: Domain::Probability,
+        axis: "trap probability p_trap",
+    },
+    Param {
+        name: "p_cover",
+        default: 1.0,
+        domain: Domain::Probability,
+        axis: "cover probability p_cover",
+    },
+    Param {
+        name: "latency_ms",
+        default: 0.5,
+        domain: Domain::NonNegative,
+        axis: "one-way latency (ms)",
+    },
+    Param {
+        name: "jitter_ms",
+        default: 0.2,
+        domain: Domain::NonNegative,
+        axis: "jitter (ms)",
+    },
+    Param {
+        name: "bandwidth_mbps",
+        default: 0.0,
+        domain: Domain::NonNegative,
+        axis: "link bandwidth (Mbit/s)",
+    },
+    Param {
+        name: "loss",
+        default: 0.0,
+        domain: Domain::Probability,
+        axis: "loss probability per transmission",
+    },
+    Param {
+        name: "crash_fraction",
+        default: 0.0,
+        domain: Domain::Probability,
+        axis: "fraction of members that crash",
+    },
+    Param {
+        name: "downtime_ms",
+        default: 500.0,
+        domain: Domain::NonNegative,
+        axis: "downtime after a crash (ms)",
+    },
+    Param {
+        name: "jammers",
+        default: 0.0,
+        domain: Domain::Whole(0.0, MAX_MEMBERS as f64),
+        axis: "slot jammers",
+    },
+    Param {
+        name: "decoys",
+        default: 0.0,
+        domain: Domain::Whole(0.0, MAX_MEMBERS as f64),
+        axis: "decoy colluders c",
+    },
+    Param {
+        name: "relay_tamper",
+        default: 0.0,
+        domain: Domain::Flag,
+        axis: "tampering relay (0 = no, 1 = yes)",
+    },
+    Param {
+        name: "relay_frame_us",
+        default: 5.0,
+        domain: Domain::NonNegative,
+        axis: "relay cost per frame (µs)",
+    },
+];
+
+fn param(name: &str) -> Option<&'static Param> {
+    PARAM_TABLE.iter().find(|p| p.name == name)
+}
+
+/// The axis label (with unit) of a parameter or metric, e.g. `"one-way latency (ms)"`; the
+/// name itself when it is neither.
+pub fn label(name: &str) -> &str {
+    if let Some(p) = param(name) {
+        return p.axis;
+    }
+    match name {
+        "rounds" => "rounds completed",
+        "virtual_s" => "virtual time (s)",
+        "round_ms" => "time per round (ms)",
+        "reservation_success" => "reservation success (fraction)",
+        "predicted_success" => "predicted reservation success (fraction)",
+        "collisions" => "collisions (reservations lost)",
+        "sent" => "messages sent",
+        "delivered_fraction" => "delivered (fraction of messages × members)",
+        "throughput_msgs_per_s" => "throughput at member 0 (messages/s)",
+        "median_latency_ms" => "median message latency (ms)",
+        "disruptions" => "disrupted rounds before conviction",
+        "conviction_round" => "round of first conviction",
+        "convicted" => "members convicted",
+        "honest_convicted" => "honest members convicted",
+        "relay_convicted" => "runs convicting the relay (fraction)",
+        _ => name,
+    }
+}
+
+/// Whether a metric is a fraction (plotted on [0, 1]).
+pub fn is_fraction(metric: &str) -> bool {
+    matches!(
+        metric,
+        "reservation_success" | "predicted_success" | "delivered_fraction" | "relay_convicted"
+    )
+}
+
+/// A horizontal reference line on one plot, e.g. a published system's figure.
+#[derive(serde::Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    /// The metric whose plot shows it (one of `plot`).
+    pub metric: String,
+    /// Its value, in the metric's unit.
+    pub value: f64,
+    /// What it is, shown beside the line and in the legend.
+    pub label: String,
+}
+
 /// A scenario file.
 #[derive(serde::Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
@@ -79,15 +270,18 @@ pub struct Scenario {
     /// Repetitions per point (seeds seed, seed+1, …).
     #[serde(default = "one")]
     pub runs: usize,
-    /// Parameter on the x axis of plots.
+    /// Parameter on the x axis of plots; it must be swept over at least 2 values.
     pub x: String,
     /// Metrics to plot.
     #[serde(default)]
     pub plot: Vec<String>,
-    /// An analytic curve to overlay: "reservation" ((1 − 1/m)^(k−1)) or "trap" ((c+1)/p_trap,
-    /// c = decoys).
+    /// An analytic curve to overlay: "reservation" ((1 − 1/m)^(k−1) on the
+    /// `reservation_success` plot) or "trap" ((c+1)/p_trap, c = decoys, on `disruptions`).
     #[serde(default)]
     pub overlay: Option<String>,
+    /// Horizontal reference lines (`[[reference]]` tables).
+    #[serde(default)]
+    pub reference: Vec<Reference>,
     /// Values per parameter; a parameter not listed keeps its default.
     pub sweep: BTreeMap<String, Vec<f64>>,
 }
@@ -103,50 +297,258 @@ fn one() -> usize {
 }
 
 fn default_of(p: &str) -> f64 {
-    match p {
-        "members" => 8.0,
-        "cells" => 0.0,
-        "slot_bytes" => 256.0,
-        "p_trap" => 0.2,
-        "p_cover" => 1.0,
-        "latency_ms" => 0.5,
-        "jitter_ms" => 0.2,
-        "downtime_ms" => 500.0,
-        "relay_frame_us" => 5.0,
-        _ => 0.0,
+    param(p).map_or(0.0, |p| p.default)
+}
+
+/// The analytic overlays: name, the metric it is drawn on, and the formula in words.
+pub const OVERLAYS: &[(&str, &str, &str)] = &[
+    ("reservation", "reservation_success", "(1 − 1/m)^(k−1)"),
+    ("trap", "disruptions", "(c + 1) / p_trap"),
+];
+
+/// The analytic value of `overlay` at a point, when it applies to `metric`.
+pub fn analytic(overlay: &str, metric: &str, pt: &BTreeMap<String, f64>) -> Option<f64> {
+    let g = |k: &str| pt.get(k).copied().unwrap_or_else(|| default_of(k));
+    match (overlay, metric) {
+        ("reservation", "reservation_success") => {
+            let k = g("members");
+            let m = if g("cells") == 0.0 {
+                2.0 * k
+            } else {
+                g("cells")
+            };
+            (m > 0.0).then(|| (1.0 - 1.0 / m).powf(k - 1.0))
+        }
+        ("trap", "disruptions") => {
+            let p = g("p_trap");
+            (p > 0.0).then(|| (g("decoys") + 1.0) / p)
+        }
+        _ => None,
     }
 }
 
+/// `k = v` pairs for the parameters `keys` at a point, e.g. `"members = 8, cells = 16"`.
+pub fn describe_point(keys: &[&str], pt: &BTreeMap<String, f64>) -> String {
+    keys.iter()
+        .map(|k| format!("{k} = {}", fmt(pt.get(*k).copied().unwrap_or(f64::NAN))))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Scenario {
-    /// Parses and checks a scenario.
+    /// Parses and checks a scenario. The error names the key, the value and what is allowed.
     pub fn parse(text: &str) -> Result<Scenario, String> {
-        let s: Scenario = toml::from_str(text).map_err(|e| e.to_string())?;
-        for k in s.sweep.keys() {
-            if !PARAMS.contains(&k.as_str()) {
+        let s: Scenario = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Parameters swept over at least 2 values, in [`PARAMS`] order.
+    pub fn swept(&self) -> Vec<&'static str> {
+        PARAMS
+            .iter()
+            .copied()
+            .filter(|p| self.sweep.get(*p).is_some_and(|v| v.len() > 1))
+            .collect()
+    }
+
+    /// Checks every key and every point of the sweep (so that no run fails for a reason the
+    /// file could have told).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.rounds == 0 {
+            return Err("rounds = 0: a run needs at least 1 round".into());
+        }
+        if self.runs == 0 {
+            return Err("runs = 0: each point needs at least 1 run".into());
+        }
+        if self.messages > MAX_QUEUE {
+            return Err(format!(
+                "messages = {}: a member queues at most {MAX_QUEUE} messages",
+                self.messages
+            ));
+        }
+        if self.senders == Some(0) {
+            return Err(
+                "senders = 0: nobody would post; use messages = 0 for an idle group, or senders ≥ 1"
+                    .into(),
+            );
+        }
+        if self.crypto != "real" && self.crypto != "modeled" {
+            return Err(format!(
+                "crypto = {:?}: allowed values are \"real\" and \"modeled\"",
+                self.crypto
+            ));
+        }
+        for (k, vals) in &self.sweep {
+            let Some(p) = param(k) else {
                 return Err(format!(
-                    "unknown sweep parameter {k:?}; known: {}",
+                    "[sweep] {k}: unknown parameter; allowed: {}",
                     PARAMS.join(", ")
                 ));
+            };
+            if vals.is_empty() {
+                return Err(format!(
+                    "[sweep] {k} = []: list at least one value, or remove it to keep the default {}",
+                    fmt(p.default)
+                ));
+            }
+            for (i, v) in vals.iter().enumerate() {
+                if !p.domain.admits(*v) {
+                    return Err(format!(
+                        "[sweep] {k} = {v}: out of range; allowed: {}",
+                        p.domain.describe()
+                    ));
+                }
+                if vals[..i].contains(v) {
+                    return Err(format!("[sweep] {k} lists {v} twice; list each value once"));
+                }
             }
         }
-        if !PARAMS.contains(&s.x.as_str()) {
-            return Err(format!("x = {:?} is not a parameter", s.x));
+        let Some(_) = param(&self.x) else {
+            return Err(format!(
+                "x = {:?}: not a parameter; allowed: {}",
+                self.x,
+                PARAMS.join(", ")
+            ));
+        };
+        let swept = self.swept();
+        let others = if swept.is_empty() {
+            "none is swept yet".to_string()
+        } else {
+            format!("swept: {}", swept.join(", "))
+        };
+        match self.sweep.get(&self.x).map_or(0, Vec::len) {
+            0 => {
+                return Err(format!(
+                    "x = {:?} is not swept: add `{} = [a, b, …]` (at least 2 values) to [sweep], or set x to a swept parameter ({others})",
+                    self.x, self.x
+                ));
+            }
+            1 => {
+                return Err(format!(
+                    "x = {:?} is swept over 1 value; a plot needs at least 2: list more values in [sweep] {}, or set x to a parameter with several ({others})",
+                    self.x, self.x
+                ));
+            }
+            _ => {}
         }
-        for m in &s.plot {
+        for m in &self.plot {
             if !METRICS.contains(&m.as_str()) {
                 return Err(format!(
-                    "unknown metric {m:?}; known: {}",
+                    "plot: unknown metric {m:?}; allowed: {}",
                     METRICS.join(", ")
                 ));
             }
         }
-        if s.crypto != "real" && s.crypto != "modeled" {
-            return Err("crypto must be \"real\" or \"modeled\"".into());
+        if let Some(o) = &self.overlay {
+            let Some((_, metric, _)) = OVERLAYS.iter().find(|(n, _, _)| n == o) else {
+                return Err(format!(
+                    "overlay = {o:?}: allowed values are {}",
+                    OVERLAYS
+                        .iter()
+                        .map(|(n, m, f)| format!("\"{n}\" ({f} on {m})"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ));
+            };
+            if !self.plot.iter().any(|m| m == metric) {
+                return Err(format!(
+                    "overlay = {o:?} is drawn on the {metric} plot, which is not in plot; add \"{metric}\" to plot"
+                ));
+            }
         }
-        if s.rounds == 0 || s.runs == 0 {
-            return Err("rounds and runs must be at least 1".into());
+        for r in &self.reference {
+            if !self.plot.contains(&r.metric) {
+                return Err(format!(
+                    "[[reference]] {:?}: metric = {:?} is not in plot = {:?}; add it to plot (references are drawn on plots)",
+                    r.label, r.metric, self.plot
+                ));
+            }
+            if !r.value.is_finite() || (is_fraction(&r.metric) && !(0.0..=1.0).contains(&r.value)) {
+                return Err(format!(
+                    "[[reference]] {:?}: value = {} is out of range; allowed: {}",
+                    r.label,
+                    r.value,
+                    if is_fraction(&r.metric) {
+                        "a fraction in [0, 1]"
+                    } else {
+                        "a finite number"
+                    }
+                ));
+            }
+            if r.label.trim().is_empty() {
+                return Err("[[reference]]: label is empty; say what the line is".into());
+            }
         }
-        Ok(s)
+        for pt in self.points() {
+            self.validate_point(&pt)?;
+        }
+        Ok(())
+    }
+
+    /// Checks one combination of values (adversaries, churn, senders, round parameters).
+    fn validate_point(&self, pt: &BTreeMap<String, f64>) -> Result<(), String> {
+        let g = |k: &str| pt.get(k).copied().unwrap_or_else(|| default_of(k));
+        let n = g("members") as usize;
+        let (jammers, decoys) = (g("jammers") as usize, g("decoys") as usize);
+        let tamper = g("relay_tamper") > 0.0;
+        let at = |keys: &[&str]| describe_point(keys, pt);
+        if jammers + decoys + 2 > n {
+            return Err(format!(
+                "[sweep] {}: too many adversaries; jammers + decoys must be at most members − 2 = {} (member 0 and one more member stay honest)",
+                at(&["members", "jammers", "decoys"]),
+                n.saturating_sub(2)
+            ));
+        }
+        let crashers = (g("crash_fraction") * n as f64).round() as usize;
+        let crashable = (n - 1 - jammers - decoys).min(n - 2);
+        if crashers > crashable {
+            return Err(format!(
+                "[sweep] {}: {crashers} members would crash but at most {crashable} can (honest members other than member 0, leaving 2 running); allowed: crash_fraction ≤ {}",
+                at(&["members", "crash_fraction", "jammers", "decoys"]),
+                fmt(crashable as f64 / n as f64)
+            ));
+        }
+        let honest = n - jammers - decoys;
+        if let Some(k) = self.senders
+            && k > honest
+        {
+            return Err(format!(
+                "senders = {k} but {} leaves {honest} honest members; allowed: senders ≤ {honest}",
+                at(&["members", "jammers", "decoys"])
+            ));
+        }
+        let modeled = self.crypto == "modeled" || self.modeled_above.is_some_and(|m| n > m);
+        if modeled && (jammers > 0 || decoys > 0 || tamper) {
+            return Err(format!(
+                "[sweep] {}: adversaries need real crypto (blame discloses real pads), but this point uses modeled crypto ({}); use crypto = \"real\" or raise modeled_above",
+                at(&["members", "jammers", "decoys", "relay_tamper"]),
+                if self.crypto == "modeled" {
+                    "crypto = \"modeled\"".to_string()
+                } else {
+                    format!(
+                        "members above modeled_above = {}",
+                        self.modeled_above.unwrap_or(0)
+                    )
+                }
+            ));
+        }
+        let params = point_params(pt).resolved(n);
+        params
+            .validate(n)
+            .map_err(|e| format!("[sweep] {}: {e}", at(&["members", "cells", "slot_bytes"])))?;
+        let max_bytes =
+            (params.slot_bytes - SLOT_OVERHEAD) as usize * usize::from(params.max_fragments);
+        if self.messages > 0 && self.message_bytes > max_bytes {
+            return Err(format!(
+                "message_bytes = {} with slot_bytes = {}: a message may have at most {max_bytes} bytes ({} fragments of {} bytes)",
+                self.message_bytes,
+                params.slot_bytes,
+                params.max_fragments,
+                params.slot_bytes - SLOT_OVERHEAD
+            ));
+        }
+        Ok(())
     }
 
     /// Every point of the sweep: parameter name → value.
@@ -172,6 +574,18 @@ impl Scenario {
     }
 }
 
+/// The round parameters of a point (before defaults that depend on N are resolved).
+fn point_params(pt: &BTreeMap<String, f64>) -> RoundParams {
+    let g = |k: &str| pt.get(k).copied().unwrap_or_else(|| default_of(k));
+    RoundParams {
+        cells: g("cells") as u32,
+        slot_bytes: g("slot_bytes") as u32,
+        p_trap: g("p_trap"),
+        p_cover: g("p_cover"),
+        ..RoundParams::default()
+    }
+}
+
 /// Result of one run: metric name → value (NaN when not applicable).
 pub type Metrics = BTreeMap<String, f64>;
 
@@ -179,13 +593,7 @@ pub type Metrics = BTreeMap<String, f64>;
 pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<Metrics, String> {
     let g = |k: &str| pt.get(k).copied().unwrap_or_else(|| default_of(k));
     let n = g("members") as usize;
-    let params = RoundParams {
-        cells: g("cells") as u32,
-        slot_bytes: g("slot_bytes") as u32,
-        p_trap: g("p_trap"),
-        p_cover: g("p_cover"),
-        ..RoundParams::default()
-    };
+    let params = point_params(pt);
     let tg = TestGroup::new(n, params, seed).map_err(|e| e.to_string())?;
     let cells = tg.group.params().cells as f64;
     let jammers = g("jammers") as usize;
@@ -296,8 +704,21 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
         }
     };
     while completed < s.rounds {
-        if net.run_rounds(1).is_err() {
+        let step = net.run_rounds(1);
+        // A convicted relay ends the run (its members stop): that is the outcome, not a stall.
+        if net.relay_events.iter().any(
+            |e| matches!(e, RelayEvent::Verdict { verdict, .. } if verdict.culprit == Some(Culprit::Relay)),
+        ) {
             break;
+        }
+        if let Err(stuck) = step {
+            return Err(format!(
+                "stalled after {completed} of {} rounds (virtual time {:.3} s): no round completed in {} simulator steps (every attempt aborted: too many members down, or frames later than the {} ms commit deadline; check crash_fraction, loss, latency_ms and bandwidth_mbps)",
+                s.rounds,
+                stuck.at.as_micros() as f64 / 1e6,
+                stuck.steps,
+                tg.group.params().commit_ms
+            ));
         }
         completed = net.completed_rounds();
         if let Some(list) = schedule.remove(&completed) {
@@ -316,13 +737,6 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
             net.restart(who, hw);
         }
         consume(&mut net, &mut latencies);
-        if net
-            .relay_events
-            .iter()
-            .any(|e| matches!(e, RelayEvent::Verdict { verdict, .. } if verdict.culprit == Some(Culprit::Relay)))
-        {
-            break;
-        }
     }
     consume(&mut net, &mut latencies);
     let virtual_s = net.now().as_micros() as f64 / 1e6;
@@ -439,6 +853,11 @@ fn fmt(v: f64) -> String {
     }
 }
 
+/// A parameter or metric of a map; NaN (not applicable) when absent.
+fn value(map: &BTreeMap<String, f64>, key: &str) -> f64 {
+    map.get(key).copied().unwrap_or(f64::NAN)
+}
+
 /// One row per run.
 pub struct Row {
     /// Run index.
@@ -461,12 +880,12 @@ pub fn csv(rows: &[Row]) -> String {
     for r in rows {
         let _ = write!(out, "{},{}", r.run, r.seed);
         for p in PARAMS {
-            let _ = write!(out, ",{}", fmt(r.point[*p]));
+            let _ = write!(out, ",{}", fmt(value(&r.point, p)));
         }
         match &r.metrics {
             Ok(m) => {
                 for k in METRICS {
-                    let _ = write!(out, ",{}", fmt(m[*k]));
+                    let _ = write!(out, ",{}", fmt(value(m, k)));
                 }
                 out.push_str(",\n");
             }
@@ -481,217 +900,48 @@ pub fn csv(rows: &[Row]) -> String {
     out
 }
 
-/// Mean of a metric per (series, x), series = the other swept parameters.
-fn series(s: &Scenario, rows: &[Row], metric: &str) -> BTreeMap<String, Vec<(f64, f64)>> {
-    let swept: Vec<&String> = s
-        .sweep
-        .iter()
-        .filter(|(k, v)| v.len() > 1 && **k != s.x)
-        .map(|(k, _)| k)
-        .collect();
-    let mut acc: BTreeMap<String, BTreeMap<u64, (f64, f64, usize)>> = BTreeMap::new();
-    for r in rows {
-        let Ok(m) = &r.metrics else { continue };
-        let v = m[metric];
-        if v.is_nan() {
-            continue;
-        }
-        let label = swept
-            .iter()
-            .map(|k| format!("{k}={}", fmt(r.point[k.as_str()])))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let x = r.point[&s.x];
-        let e = acc
-            .entry(label)
-            .or_default()
-            .entry(x.to_bits())
-            .or_insert((x, 0.0, 0));
-        e.1 += v;
-        e.2 += 1;
+/// A number for people: whole numbers exactly, others to 3 significant digits; "–" for NaN
+/// (not applicable).
+pub fn human(v: f64) -> String {
+    if v.is_nan() {
+        return "–".into();
     }
-    acc.into_iter()
-        .map(|(l, pts)| {
-            let mut v: Vec<(f64, f64)> = pts
-                .into_values()
-                .map(|(x, s, c)| (x, s / c as f64))
-                .collect();
-            v.sort_by(|a, b| a.0.total_cmp(&b.0));
-            (l, v)
-        })
-        .collect()
-}
-
-/// An SVG line plot of `metric` against the scenario's x parameter, one line per series, with
-/// the analytic overlay when the scenario asks for one.
-pub fn svg(s: &Scenario, rows: &[Row], metric: &str) -> String {
-    let mut lines = series(s, rows, metric);
-    if let Some(o) = &s.overlay {
-        // The analytic value of each run, averaged per series and x like the measurements.
-        let analytic: Vec<Row> = rows
-            .iter()
-            .filter_map(|r| {
-                let m = r.metrics.as_ref().ok()?;
-                let y = match o.as_str() {
-                    "reservation" if metric == "reservation_success" => m["predicted_success"],
-                    "trap" if metric == "disruptions" => {
-                        (r.point["decoys"] + 1.0) / r.point["p_trap"]
-                    }
-                    _ => return None,
-                };
-                let mut mm = Metrics::new();
-                mm.insert(metric.to_string(), y);
-                Some(Row {
-                    run: r.run,
-                    seed: r.seed,
-                    point: r.point.clone(),
-                    metrics: Ok(mm),
-                })
-            })
-            .collect();
-        for (label, pts) in series(s, &analytic, metric) {
-            let name = if label.is_empty() {
-                format!("analytic ({o})")
-            } else {
-                format!("analytic {label}")
-            };
-            lines.insert(name, pts);
-        }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        return format!("{}", v as i64);
     }
-    let all: Vec<(f64, f64)> = lines.values().flatten().copied().collect();
-    let (w, h, l, b) = (640.0, 400.0, 70.0, 50.0);
-    let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"DejaVu Sans, Liberation Sans, Arial, Helvetica, sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">{}: {} vs {}</text>\n",
-        w / 2.0,
-        s.name,
-        metric,
-        s.x
-    );
-    if all.is_empty() {
-        out.push_str("<text x=\"320\" y=\"200\" text-anchor=\"middle\">no data</text>\n</svg>\n");
-        return out;
-    }
-    let (x0, x1) = all
-        .iter()
-        .fold((f64::MAX, f64::MIN), |a, p| (a.0.min(p.0), a.1.max(p.0)));
-    let (y0, y1) = all
-        .iter()
-        .fold((0.0f64, f64::MIN), |a, p| (a.0.min(p.1), a.1.max(p.1)));
-    let (x1, y1) = (
-        if x1 > x0 { x1 } else { x0 + 1.0 },
-        if y1 > y0 { y1 * 1.05 } else { y0 + 1.0 },
-    );
-    let px = |x: f64| l + (x - x0) / (x1 - x0) * (w - l - 20.0);
-    let py = |y: f64| h - b - (y - y0) / (y1 - y0) * (h - b - 40.0);
-    let _ = writeln!(
-        out,
-        "<line x1=\"{l}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>",
-        h - b,
-        w - 20.0,
-        h - b
-    );
-    let _ = writeln!(
-        out,
-        "<line x1=\"{l}\" y1=\"40\" x2=\"{l}\" y2=\"{}\" stroke=\"black\"/>",
-        h - b
-    );
-    for k in 0..=4 {
-        let xv = x0 + (x1 - x0) * k as f64 / 4.0;
-        let yv = y0 + (y1 - y0) * k as f64 / 4.0;
-        let _ = writeln!(
-            out,
-            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-            px(xv),
-            h - b + 18.0,
-            short(xv)
-        );
-        let _ = writeln!(
-            out,
-            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            l - 6.0,
-            py(yv) + 4.0,
-            short(yv)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-        w / 2.0,
-        h - 10.0,
-        s.x
-    );
-    let colors = [
-        "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f",
-    ];
-    for (k, (label, pts)) in lines.iter().enumerate() {
-        let c = if label.starts_with("analytic") {
-            "black"
-        } else {
-            colors[k % colors.len()]
-        };
-        let dash = if label.starts_with("analytic") {
-            " stroke-dasharray=\"6,4\""
-        } else {
-            ""
-        };
-        let path: Vec<String> = pts
-            .iter()
-            .map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y)))
-            .collect();
-        let _ = writeln!(
-            out,
-            "<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\"{dash} points=\"{}\"/>",
-            path.join(" ")
-        );
-        for (x, y) in pts {
-            let _ = writeln!(
-                out,
-                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{c}\"/>",
-                px(*x),
-                py(*y)
-            );
-        }
-        let name = if label.is_empty() {
-            metric.to_string()
-        } else {
-            label.clone()
-        };
-        let _ = writeln!(
-            out,
-            "<text x=\"{}\" y=\"{}\" fill=\"{c}\">{name}</text>",
-            l + 10.0,
-            55.0 + 15.0 * k as f64
-        );
-    }
-    out.push_str("</svg>\n");
-    out
-}
-
-/// Renders an SVG plot to a PNG file (labels use the system's fonts; without any, the PNG has
-/// lines and points but no text).
-pub fn png(svg: &str, path: &std::path::Path) -> Result<(), String> {
-    use resvg::{tiny_skia, usvg};
-    let mut opt = usvg::Options::default();
-    opt.fontdb_mut().load_system_fonts();
-    let tree = usvg::Tree::from_str(svg, &opt).map_err(|e| format!("plot: {e}"))?;
-    let size = tree.size().to_int_size();
-    let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height())
-        .ok_or_else(|| "plot: empty image".to_string())?;
-    resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
-    pixmap
-        .save_png(path)
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn short(v: f64) -> String {
-    if v.abs() >= 100.0 || v.fract() == 0.0 {
-        format!("{v:.0}")
+    let a = v.abs();
+    let decimals = if a >= 100.0 {
+        0
+    } else if a >= 10.0 {
+        1
+    } else if a >= 1.0 {
+        2
+    } else if a >= 0.001 {
+        (2 - a.log10().floor() as i32).max(0) as usize
     } else {
-        format!("{v:.2}")
-    }
+        return format!("{v:.2e}");
+    };
+    format!("{v:.decimals$}")
 }
 
-/// `summary.md`: the scenario, the command, and the mean of every metric per point.
+/// A key that sorts like the number (`f64::total_cmp`), for ordered maps.
+fn ord_key(v: f64) -> u64 {
+    let b = v.to_bits();
+    if b >> 63 == 1 { !b } else { b | 1 << 63 }
+}
+
+/// The parameters that tell points apart in tables and plots: the swept ones other than x, then
+/// x.
+fn columns(s: &Scenario) -> Vec<&str> {
+    let mut keys: Vec<&str> = s.swept().into_iter().filter(|k| *k != s.x).collect();
+    if s.sweep.contains_key(&s.x) {
+        keys.push(&s.x);
+    }
+    keys
+}
+
+/// `summary.md`: the scenario, the command, and the mean of every metric per point, rows in
+/// numeric order of the swept parameters (x last).
 pub fn summary(s: &Scenario, rows: &[Row], command: &str) -> String {
     let mut out = format!(
         "# {}\n\n{}\n\nReproduce: `{}`\n\n",
@@ -699,77 +949,78 @@ pub fn summary(s: &Scenario, rows: &[Row], command: &str) -> String {
         s.description.trim(),
         command
     );
-    let swept: Vec<&String> = s
-        .sweep
-        .iter()
-        .filter(|(_, v)| v.len() > 1)
-        .map(|(k, _)| k)
-        .collect();
+    let keys = columns(s);
     let shown: Vec<&str> = METRICS
         .iter()
         .copied()
         .filter(|m| {
             rows.iter()
-                .any(|r| r.metrics.as_ref().is_ok_and(|x| !x[*m].is_nan()))
+                .any(|r| r.metrics.as_ref().is_ok_and(|x| !value(x, m).is_nan()))
         })
         .collect();
-    let mut groups: BTreeMap<String, Vec<&Row>> = BTreeMap::new();
+    let any_failed = rows.iter().any(|r| r.metrics.is_err());
+    let mut groups: BTreeMap<Vec<u64>, Vec<&Row>> = BTreeMap::new();
     for r in rows {
-        let key = swept
+        let key = keys
             .iter()
-            .map(|k| format!("{:>12}", fmt(r.point[k.as_str()])))
-            .collect::<Vec<_>>()
-            .join("|");
+            .map(|k| ord_key(r.point.get(*k).copied().unwrap_or(f64::NAN)))
+            .collect();
         groups.entry(key).or_default().push(r);
     }
     let _ = writeln!(
         out,
-        "| {} | runs | {} |",
-        swept
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(" | "),
-        shown.join(" | ")
+        "Mean over the runs of each point; – = not applicable.\n"
     );
-    let _ = writeln!(out, "|{}", "---|".repeat(swept.len() + 1 + shown.len()));
+    let mut head: Vec<&str> = keys.clone();
+    head.push("runs");
+    if any_failed {
+        head.push("failed");
+    }
+    head.extend(&shown);
+    let _ = writeln!(out, "| {} |", head.join(" | "));
+    let _ = writeln!(out, "|{}", "---|".repeat(head.len()));
     for rs in groups.values() {
         let p = &rs[0].point;
         let ok: Vec<&Metrics> = rs.iter().filter_map(|r| r.metrics.as_ref().ok()).collect();
-        let means: Vec<String> = shown
+        let mut cells: Vec<String> = keys
             .iter()
-            .map(|m| {
-                let v: Vec<f64> = ok.iter().map(|x| x[*m]).filter(|v| !v.is_nan()).collect();
-                if v.is_empty() {
-                    "–".into()
-                } else {
-                    short(v.iter().sum::<f64>() / v.len() as f64)
-                }
-            })
+            .map(|k| fmt(p.get(*k).copied().unwrap_or(f64::NAN)))
             .collect();
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} |",
-            swept
+        cells.push(ok.len().to_string());
+        if any_failed {
+            cells.push((rs.len() - ok.len()).to_string());
+        }
+        for m in &shown {
+            let v: Vec<f64> = ok
                 .iter()
-                .map(|k| fmt(p[k.as_str()]))
-                .collect::<Vec<_>>()
-                .join(" | "),
-            ok.len(),
-            means.join(" | ")
-        );
+                .map(|x| value(x, m))
+                .filter(|v| !v.is_nan())
+                .collect();
+            cells.push(if v.is_empty() {
+                "–".into()
+            } else {
+                human(v.iter().sum::<f64>() / v.len() as f64)
+            });
+        }
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
-    let errors: Vec<&String> = rows
-        .iter()
-        .filter_map(|r| r.metrics.as_ref().err())
-        .collect();
-    if !errors.is_empty() {
-        let _ = writeln!(
-            out,
-            "\n{} run(s) failed; first error: {}",
-            errors.len(),
-            errors[0]
-        );
+    let failed: Vec<&Row> = rows.iter().filter(|r| r.metrics.is_err()).collect();
+    if !failed.is_empty() {
+        let _ = writeln!(out, "\n{} of {} run(s) failed:\n", failed.len(), rows.len());
+        for r in failed.iter().take(10) {
+            if let Err(e) = &r.metrics {
+                let _ = writeln!(
+                    out,
+                    "- run {} ({}, seed {}): {e}",
+                    r.run,
+                    describe_point(&keys, &r.point),
+                    r.seed
+                );
+            }
+        }
+        if failed.len() > 10 {
+            let _ = writeln!(out, "- … and {} more (see results.csv)", failed.len() - 10);
+        }
     }
     out
 }
