@@ -12,6 +12,13 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "dcnet", version, about, long_about = None)]
 pub struct Cli {
+    /// More log output on stderr: -v for info, -vv for debug, -vvv for trace (RUST_LOG, when
+    /// set, wins).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less log output on stderr: errors only (RUST_LOG, when set, wins).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -30,6 +37,9 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Generate an identity key; prints the public key alone on one line.
     Keygen(net::KeygenArgs),
+    /// Key files.
+    #[command(subcommand)]
+    Key(net::KeyCmd),
     /// Group files.
     #[command(subcommand)]
     Group(net::GroupCmd),
@@ -42,6 +52,19 @@ pub enum Command {
     VerifyEvidence(evidence::VerifyArgs),
 }
 
+impl Cli {
+    /// The log filter -v/-q ask for (used when RUST_LOG is not set).
+    pub fn log_level(&self) -> &'static str {
+        match (self.quiet, self.verbose) {
+            (true, _) => "error",
+            (false, 0) => "warn",
+            (false, 1) => "info",
+            (false, 2) => "debug",
+            _ => "trace",
+        }
+    }
+}
+
 /// Runs a parsed command; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
@@ -50,7 +73,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Keygen(a) => net::keygen(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Sim(a) => sim::run(&a),
+        Command::Key(net::KeyCmd::Show(a)) => net::key_show(&a),
         Command::Group(net::GroupCmd::New(a)) => net::group_new(&a),
+        Command::Group(net::GroupCmd::Show(a)) => net::group_show(&a),
         Command::Relay(a) => net::relay(&a),
         Command::Member(a) => net::member(&a),
     }

@@ -19,14 +19,39 @@ pub struct KeygenArgs {
     pub out: PathBuf,
 }
 
+/// `dcnet key …`.
+#[derive(Subcommand, Debug)]
+pub enum KeyCmd {
+    /// Print the public key of a secret key file (the line to give the group's organiser).
+    Show(KeyShowArgs),
+}
+
+/// Options of `dcnet key show`.
+#[derive(Args, Debug)]
+pub struct KeyShowArgs {
+    /// The secret key file (as written by `dcnet keygen`).
+    pub file: PathBuf,
+}
+
 /// `dcnet group …`.
 #[derive(Subcommand, Debug)]
 pub enum GroupCmd {
     /// Write a new group file (roster, relay, round parameters) in TOML.
     New(GroupNewArgs),
+    /// Print a group file for people: roster names and keys, every round parameter, the group
+    /// id, the relay's address and key.
+    Show(GroupShowArgs),
 }
 
-/// Options of `dcnet group new`.
+/// Options of `dcnet group show`.
+#[derive(Args, Debug)]
+pub struct GroupShowArgs {
+    /// The group file.
+    pub file: PathBuf,
+}
+
+/// Options of `dcnet group new`. Every round parameter has a flag; all of them are part of the
+/// group id, so every member and the relay must use the same file.
 #[derive(Args, Debug)]
 pub struct GroupNewArgs {
     /// Group name.
@@ -35,19 +60,19 @@ pub struct GroupNewArgs {
     /// Where the relay listens, HOST:PORT.
     #[arg(long)]
     pub relay: String,
-    /// The relay's public key (as printed by `dcnet keygen`).
+    /// The relay's public key (as printed by `dcnet keygen` or `dcnet key show`).
     #[arg(long)]
     pub relay_key: PublicKey,
     /// A member, NAME=PUBKEY; repeat for each member. Order fixes member indices.
     #[arg(long = "member", value_parser = parse_member, required = true)]
     pub members: Vec<(String, PublicKey)>,
-    /// Reservation cells (default: twice the members).
-    #[arg(long)]
+    /// Reservation cells, at least 1 [default: twice the members].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub cells: Option<u32>,
-    /// Slots per round (default: one per member).
-    #[arg(long)]
+    /// Slots per round, at least 1 [default: one per member].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub slots: Option<u32>,
-    /// Bytes per slot, framing included.
+    /// Bytes per slot, framing included (64 to 65,602).
     #[arg(long, default_value_t = 256)]
     pub slot_bytes: u32,
     /// Probability of reserving a trap while a message is pending.
@@ -57,15 +82,45 @@ pub struct GroupNewArgs {
     #[arg(long, default_value_t = 1.0)]
     pub p_cover: f64,
     /// Tolerated shrinkage t of the anonymity set: a message goes out only while at least
-    /// members − t of the roster are present (default: the floor is half the roster, at least 2).
+    /// members − t of the roster are present; 0 means every member must be present [default:
+    /// the floor is half the roster, at least 2].
     #[arg(long)]
     pub tolerance: Option<u32>,
-    /// Commit/reveal/unblind deadline at the relay, in ms.
-    #[arg(long, default_value_t = 2000)]
+    /// The round period in ms: the relay opens a round every ROUND_MS whether or not anyone has
+    /// something to send, so the timing of rounds tells nothing. 0 = as fast as the group can
+    /// go (busy all the time).
+    #[arg(long, default_value_t = 500)]
+    pub round_ms: u64,
+    /// The relay's pause after each round before the next one (ms): the window for
+    /// accusations. 0 = no pause.
+    #[arg(long, default_value_t = 0)]
+    pub post_round_ms: u64,
+    /// Relay deadline for epoch keys, from the epoch request (ms, at least 1).
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub keys_ms: u64,
+    /// The commit, reveal and unblind deadlines at the relay, in ms (at least 1); each can be
+    /// set on its own with --commit-ms, --reveal-ms, --unblind-ms.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
     pub deadline_ms: u64,
+    /// Relay deadline for commitments, from the round's Open (ms) [default: --deadline-ms].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub commit_ms: Option<u64>,
+    /// Relay deadline for reveals, from the CommitSet (ms) [default: --deadline-ms].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub reveal_ms: Option<u64>,
+    /// Relay deadline for blinding seeds, from the Record (ms) [default: --deadline-ms].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub unblind_ms: Option<u64>,
+    /// Most fragments (slots) one message may take (1 to 65,535).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_fragments: u16,
     /// Where to write the group file.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace the file at --out if it exists (by default an existing file is never
+    /// overwritten: a group file changed under a running group splits it).
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn parse_member(s: &str) -> Result<(String, PublicKey), String> {
@@ -151,6 +206,17 @@ pub fn keygen(a: &KeygenArgs) -> i32 {
     }
 }
 
+/// `dcnet key show`.
+pub fn key_show(a: &KeyShowArgs) -> i32 {
+    match config::read_key(&a.file) {
+        Ok(key) => {
+            println!("{}", key.public());
+            0
+        }
+        Err(e) => fail("key show", e),
+    }
+}
+
 /// `dcnet group new`.
 pub fn group_new(a: &GroupNewArgs) -> i32 {
     let members = a
@@ -167,27 +233,114 @@ pub fn group_new(a: &GroupNewArgs) -> i32 {
         slot_bytes: a.slot_bytes,
         p_trap: a.p_trap,
         p_cover: a.p_cover,
+        keys_ms: a.keys_ms,
+        commit_ms: a.commit_ms.unwrap_or(a.deadline_ms),
+        reveal_ms: a.reveal_ms.unwrap_or(a.deadline_ms),
+        unblind_ms: a.unblind_ms.unwrap_or(a.deadline_ms),
+        post_round_ms: a.post_round_ms,
+        round_ms: a.round_ms,
+        max_fragments: a.max_fragments,
         tolerance: a.tolerance.unwrap_or(crate::params::AUTO_TOLERANCE),
-        commit_ms: a.deadline_ms,
-        reveal_ms: a.deadline_ms,
-        unblind_ms: a.deadline_ms,
-        ..RoundParams::default()
     };
     let gf = match GroupFile::new(&a.name, &a.relay, a.relay_key, members, params) {
         Ok(g) => g,
         Err(e) => return fail("group new", e),
     };
-    if let Err(e) = std::fs::write(&a.out, gf.to_toml()) {
-        return fail("group new", format!("{}: {e}", a.out.display()));
+    if let Err(e) = config::write_group_file(&a.out, &gf, a.force) {
+        return fail("group new", e);
     }
     println!(
-        "group {:?} with {} members written to {} (group id {})",
+        "group {} with {} members written to {} (group id {}); check it with `dcnet group show {}`",
         gf.group.name(),
         gf.group.size(),
         a.out.display(),
-        hex::encode(gf.group.id())
+        hex::encode(gf.group.id()),
+        a.out.display()
     );
     0
+}
+
+/// `dcnet group show`.
+pub fn group_show(a: &GroupShowArgs) -> i32 {
+    match GroupFile::read(&a.file) {
+        Ok(gf) => {
+            print!("{}", describe_group(&gf));
+            0
+        }
+        Err(e) => fail("group show", e),
+    }
+}
+
+/// A group file in words: what `dcnet group show` prints.
+pub fn describe_group(gf: &GroupFile) -> String {
+    use std::fmt::Write;
+    let g = &gf.group;
+    let p = g.params();
+    let n = g.size();
+    let floor = n.saturating_sub(p.tolerance as usize).max(2);
+    let mut s = String::new();
+    let _ = writeln!(s, "group {}", g.name());
+    let _ = writeln!(s, "group id   {}", hex::encode(g.id()));
+    let _ = writeln!(s, "relay      {}", gf.relay_addr);
+    let _ = writeln!(s, "relay key  {}", g.relay_key());
+    let _ = writeln!(s, "{n} members (in roster order):");
+    let width = g.members().iter().map(|m| m.name.len()).max().unwrap_or(0);
+    for m in g.members() {
+        let _ = writeln!(s, "  {:<width$}  {}", m.name, m.key);
+    }
+    let ms = |v: u64| format!("{v} ms");
+    let pace = if p.round_ms == 0 {
+        "0 (as fast as the group can go)".to_string()
+    } else {
+        format!(
+            "{} ms (a round every {} ms, busy or idle)",
+            p.round_ms, p.round_ms
+        )
+    };
+    let rows: Vec<(&str, String)> = vec![
+        ("round_ms", pace),
+        ("cells", format!("{} reservation cells", p.cells)),
+        ("slots", format!("{} slots per round", p.slots)),
+        (
+            "slot_bytes",
+            format!(
+                "{} bytes per slot ({} of message text)",
+                p.slot_bytes,
+                p.slot_bytes.saturating_sub(crate::params::SLOT_OVERHEAD)
+            ),
+        ),
+        ("round vector", format!("{} bytes", p.vector_len())),
+        ("p_trap", format!("{}", p.p_trap)),
+        ("p_cover", format!("{}", p.p_cover)),
+        (
+            "tolerance",
+            format!(
+                "{} (a message goes out only while at least {floor} of the {n} members are present)",
+                p.tolerance
+            ),
+        ),
+        (
+            "max_fragments",
+            format!("{} slots per message at most", p.max_fragments),
+        ),
+        ("keys_ms", ms(p.keys_ms)),
+        ("commit_ms", ms(p.commit_ms)),
+        ("reveal_ms", ms(p.reveal_ms)),
+        ("unblind_ms", ms(p.unblind_ms)),
+        (
+            "post_round_ms",
+            if p.post_round_ms == 0 {
+                "0 ms (no pause after a round)".to_string()
+            } else {
+                ms(p.post_round_ms)
+            },
+        ),
+    ];
+    let _ = writeln!(s, "parameters:");
+    for (k, v) in rows {
+        let _ = writeln!(s, "  {k:<14} {v}");
+    }
+    s
 }
 
 /// `dcnet relay`.
