@@ -1,5 +1,6 @@
 //! `dcnet keygen`, `dcnet group new`, `dcnet relay`, `dcnet member`: what a real group runs.
 
+use super::words;
 use crate::config::{self, GroupFile};
 use crate::crypto::identity::PublicKey;
 use crate::net::member::{FileStore, MemberNote};
@@ -173,6 +174,11 @@ pub struct MemberArgs {
     /// text; never a sender).
     #[arg(long)]
     pub history: Option<PathBuf>,
+    /// Write an evidence bundle into this directory for every conviction this member reaches
+    /// (created if missing; files are never overwritten). Check one with `dcnet
+    /// verify-evidence --group GROUP FILE`.
+    #[arg(long, value_name = "DIR")]
+    pub evidence_dir: Option<PathBuf>,
     /// Keep taking part after stdin ends (by default the member leaves once its queued
     /// messages are out).
     #[arg(long)]
@@ -363,6 +369,10 @@ pub fn relay(a: &RelayArgs) -> i32 {
         rt.block_on(async move {
             let group = Arc::new(gf.group.clone());
             let mut h = crate::net::relay::spawn(group, key, listen, vec![]).await?;
+            let mut printer = RelayPrinter {
+                group: gf.group.clone(),
+                stalled: None,
+            };
             println!(
                 "relay listening on {} for group {}",
                 h.local_addr,
@@ -371,7 +381,7 @@ pub fn relay(a: &RelayArgs) -> i32 {
             loop {
                 tokio::select! {
                     e = h.events.recv() => match e {
-                        Some(e) => print_relay_event(&e),
+                        Some(e) => printer.print(&e),
                         None => break,
                     },
                     _ = tokio::signal::ctrl_c() => break,
@@ -388,25 +398,78 @@ pub fn relay(a: &RelayArgs) -> i32 {
     }
 }
 
-fn print_relay_event(e: &crate::protocol::RelayEvent) {
-    use crate::protocol::RelayEvent as E;
-    match e {
-        E::EpochStarted { epoch, members } => println!("epoch {epoch}: members {members:?}"),
-        E::Excluded {
-            member,
-            reason,
-            round,
-        } => {
-            println!("member {member} excluded ({reason:?}) at round {round}")
+/// Prints the relay's events for people (roster names, plain words). A stall is told once
+/// per change in the number of members available, not at every retry.
+struct RelayPrinter {
+    group: crate::params::Group,
+    stalled: Option<usize>,
+}
+
+impl RelayPrinter {
+    fn print(&mut self, e: &crate::protocol::RelayEvent) {
+        use crate::protocol::RelayEvent as E;
+        use crate::protocol::relay::Absence;
+        let g = &self.group;
+        match e {
+            E::EpochStarted { epoch, members } => {
+                self.stalled = None;
+                println!(
+                    "epoch {epoch}: {} of {} members present ({})",
+                    members.len(),
+                    g.size(),
+                    words::names(g, members)
+                )
+            }
+            E::Excluded {
+                member,
+                reason,
+                round,
+            } => match reason {
+                Absence::Absent => println!(
+                    "{} is absent from round {round} on (missed a deadline; nothing is held \
+                     against them)",
+                    words::name(g, *member)
+                ),
+                Absence::Unresponsive => println!(
+                    "{} is excluded as unresponsive from round {round} until the next epoch \
+                     (committed, then withheld a reveal or blinding seed)",
+                    words::name(g, *member)
+                ),
+            },
+            E::Verdict { verdict, .. } => {
+                let convicted = match &verdict.culprit {
+                    Some(c) => format!("{} convicted", words::culprit(g, c)),
+                    None => "nobody convicted".to_string(),
+                };
+                let unresponsive = if verdict.unresponsive.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; excluded as unresponsive: {}",
+                        words::names(g, &verdict.unresponsive)
+                    )
+                };
+                println!(
+                    "verdict in round {}: {convicted} (rule {}){unresponsive}",
+                    verdict.round,
+                    verdict.rule.name()
+                )
+            }
+            E::Stalled { available } => {
+                if self.stalled != Some(*available) {
+                    self.stalled = Some(*available);
+                    println!(
+                        "waiting: {} available, a round needs at least 2",
+                        match available {
+                            0 => "no member is".to_string(),
+                            1 => "only 1 member is".to_string(),
+                            k => format!("{k} members are"),
+                        }
+                    );
+                }
+            }
+            _ => {}
         }
-        E::Verdict { verdict, .. } => println!(
-            "verdict in round {}: {:?} ({})",
-            verdict.round,
-            verdict.culprit,
-            verdict.rule.name()
-        ),
-        E::Stalled { available } => println!("waiting: {available} member(s) available"),
-        _ => {}
     }
 }
 
@@ -447,12 +510,19 @@ pub fn member(a: &MemberArgs) -> i32 {
             ),
             None => None,
         };
+        if let Some(d) = &a.evidence_dir {
+            std::fs::create_dir_all(d).map_err(|e| {
+                format!("cannot create the evidence directory {}: {e}", d.display())
+            })?;
+        }
+        let evidence = a.evidence_dir.clone().map(|d| (d, a.group.clone()));
         let relay_addr = gf.relay_socket()?;
         let json = a.json;
         let stay = a.stay;
         let rt = runtime()?;
         let res = rt.block_on(async move {
             let group = Arc::new(gf.group.clone());
+            let mut printer = NotePrinter::new(group.clone(), json, evidence);
             let relay_key = *gf.group.relay_key();
             let mut h = crate::net::member::spawn(
                 group,
@@ -484,8 +554,10 @@ pub fn member(a: &MemberArgs) -> i32 {
             });
             if !json {
                 println!(
-                    "member {me} of {}; type a line to send it anonymously",
-                    gf.group.name()
+                    "you are {} in group {} ({} members); type a line to send it anonymously",
+                    words::name(&gf.group, me),
+                    gf.group.name(),
+                    gf.group.size()
                 );
             }
             let mut term = terminate_signal()?;
@@ -495,7 +567,7 @@ pub fn member(a: &MemberArgs) -> i32 {
                 tokio::select! {
                     n = h.notes.recv() => match n {
                         Some(n) => {
-                            print_note(&n, json);
+                            printer.print(&n);
                             if let (Some(f), MemberNote::Event(MemberEvent::Delivered { round, slot, message })) = (history.as_mut(), &n) {
                                 use std::io::Write;
                                 let line = serde_json::json!({"round": round, "slot": slot,
@@ -567,124 +639,367 @@ fn terminate_signal() -> Result<Terminate, String> {
     Ok(Terminate())
 }
 
-fn print_note(n: &MemberNote, json: bool) {
-    use serde_json::json;
-    let (text, j) = match n {
-        MemberNote::Connected => (
-            "connected to the relay".to_string(),
-            json!({"event": "connected"}),
-        ),
-        MemberNote::Disconnected(r) => (
-            format!("relay unreachable ({r}); retrying"),
-            json!({"event": "disconnected", "reason": r}),
-        ),
-        MemberNote::Queued { ticket, pending } => (
-            format!("queued message #{ticket} ({pending} waiting or in flight)"),
-            json!({"event": "queued", "ticket": ticket, "pending": pending}),
-        ),
-        MemberNote::Fatal(r) => (
-            format!("stopped: {r}"),
-            json!({"event": "fatal", "reason": r}),
-        ),
-        MemberNote::Refused(r) => (
-            format!("not sent: {r}"),
-            json!({"event": "refused", "reason": r}),
-        ),
-        MemberNote::Restored { tickets } => (
-            format!(
-                "{} message(s) from before the last stop are queued again and go out first",
-                tickets.len()
+/// Turns a member's notes into lines for people (roster names, plain words) or JSON objects,
+/// and writes an evidence bundle per conviction when asked. Hold-back notices are printed once
+/// per message and again only when the reason or the numbers change; a message that waits
+/// because no round is running (the member is alone, or nearly) is told so once.
+struct NotePrinter {
+    group: Arc<crate::params::Group>,
+    json: bool,
+    /// Where to write evidence bundles, and the group file to check them against.
+    evidence: Option<(PathBuf, PathBuf)>,
+    /// The last hold-back notice per ticket: (reason, anonymity, floor).
+    held: std::collections::BTreeMap<u64, (String, usize, usize)>,
+    /// Tickets queued and not yet out.
+    pending: std::collections::BTreeSet<u64>,
+    /// Tickets already told that no round is running.
+    told_waiting: std::collections::BTreeSet<u64>,
+    /// Members taking part, as far as this member knows (None: not in an epoch).
+    present: Option<std::collections::BTreeSet<u32>>,
+    /// Rounds are running (an epoch started or a round completed since the last abort that
+    /// left fewer than two members, or the last connection change).
+    running: bool,
+    convictions: usize,
+}
+
+impl NotePrinter {
+    fn new(
+        group: Arc<crate::params::Group>,
+        json: bool,
+        evidence: Option<(PathBuf, PathBuf)>,
+    ) -> NotePrinter {
+        NotePrinter {
+            group,
+            json,
+            evidence,
+            held: Default::default(),
+            pending: Default::default(),
+            told_waiting: Default::default(),
+            present: None,
+            running: false,
+            convictions: 0,
+        }
+    }
+
+    /// The anonymity floor in members: |roster| − tolerance, at least 2.
+    fn floor(&self) -> usize {
+        let n = self.group.size();
+        n.saturating_sub(self.group.params().tolerance as usize)
+            .max(2)
+    }
+
+    fn emit(&self, text: Option<String>, j: serde_json::Value) {
+        if self.json {
+            println!("{j}");
+        } else if let Some(t) = text {
+            println!("{t}");
+        }
+    }
+
+    /// Tells every pending message not yet told that it waits because no round can run.
+    fn tell_waiting(&mut self) {
+        if self.running {
+            return;
+        }
+        let tickets: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|t| !self.told_waiting.contains(t))
+            .copied()
+            .collect();
+        for ticket in tickets {
+            self.told_waiting.insert(ticket);
+            let floor = self.floor();
+            let n = self.group.size();
+            self.emit(
+                Some(format!(
+                    "holding back message #{ticket}: no round is running (you may be the only \
+                     member connected); it goes out once at least {floor} of the {n} members \
+                     are present"
+                )),
+                serde_json::json!({"event": "held_back", "ticket": ticket, "round": null,
+                    "reason": "no round is running", "anonymity": null, "floor": floor,
+                    "roster": n}),
+            );
+        }
+    }
+
+    fn write_evidence(
+        &mut self,
+        verdict: &crate::protocol::blame::Verdict,
+        case: &crate::protocol::blame::Case,
+    ) {
+        let Some((dir, group_file)) = &self.evidence else {
+            return;
+        };
+        let Some(c) = &verdict.culprit else { return };
+        let who = match c {
+            Culprit::Member(i) => {
+                let name: String = words::name(&self.group, *i)
+                    .chars()
+                    .map(|ch| {
+                        if ch.is_ascii_alphanumeric() || ch == '-' || ch == '_' {
+                            ch
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                format!("member{i}-{name}")
+            }
+            Culprit::Relay => "relay".to_string(),
+        };
+        let bytes = crate::protocol::blame::encode_evidence(case);
+        let base = format!("conviction-round{}-{who}", verdict.round);
+        // Never overwrite: a second bundle for the same round and culprit gets a number.
+        let mut written = None;
+        for k in 0..1000u32 {
+            let file = if k == 0 {
+                format!("{base}.evidence")
+            } else {
+                format!("{base}-{k}.evidence")
+            };
+            let path = dir.join(file);
+            let res = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .and_then(|mut f| {
+                    use std::io::Write;
+                    f.write_all(&bytes)?;
+                    f.sync_all()
+                });
+            match res {
+                Ok(()) => {
+                    written = Some(Ok(path));
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    written = Some(Err(format!("{}: {e}", path.display())));
+                    break;
+                }
+            }
+        }
+        match written {
+            Some(Ok(path)) => {
+                self.convictions += 1;
+                self.emit(
+                    Some(format!(
+                        "evidence written to {} (check it with `dcnet verify-evidence --group {} {}`)",
+                        path.display(),
+                        group_file.display(),
+                        path.display()
+                    )),
+                    serde_json::json!({"event": "evidence", "file": path.display().to_string(),
+                        "round": verdict.round}),
+                );
+            }
+            Some(Err(e)) => eprintln!("dcnet member: cannot write the evidence bundle {e}"),
+            None => eprintln!(
+                "dcnet member: cannot write the evidence bundle: too many files named {base}-*.evidence in {}",
+                dir.display()
             ),
-            json!({"event": "restored", "tickets": tickets}),
-        ),
-        MemberNote::Draining { pending } => (
-            format!(
-                "input ended: leaving once the {pending} queued message(s) are out (Ctrl-C leaves now; they stay in the outbox)"
-            ),
-            json!({"event": "draining", "pending": pending}),
-        ),
-        MemberNote::Drained => (
-            "every queued message is out; leaving".to_string(),
-            json!({"event": "drained"}),
-        ),
-        MemberNote::Event(e) => match e {
-            MemberEvent::Delivered {
-                round,
-                slot,
-                message,
-            } => {
-                let t = String::from_utf8_lossy(message).into_owned();
+        }
+    }
+
+    fn print(&mut self, n: &MemberNote) {
+        use serde_json::json;
+        let g = self.group.clone();
+        let size = g.size();
+        let (text, j) = match n {
+            MemberNote::Connected => {
+                self.present = None;
+                self.running = false;
                 (
-                    format!("[round {round}, slot {slot}] {t}"),
-                    json!({"event": "delivered", "round": round, "slot": slot, "text": t}),
+                    Some("connected to the relay".to_string()),
+                    json!({"event": "connected"}),
                 )
             }
-            MemberEvent::EpochStarted { epoch, members } => (
-                format!("epoch {epoch}: {} members present", members.len()),
-                json!({"event": "epoch", "epoch": epoch, "members": members}),
-            ),
-            MemberEvent::Sent {
-                ticket,
-                round,
-                anonymity,
-            } => (
-                format!(
-                    "message #{ticket} went out completely (round {round}); |A| = {anonymity} members were present for all of it"
-                ),
-                json!({"event": "sent", "ticket": ticket, "round": round, "anonymity": anonymity}),
-            ),
-            MemberEvent::HeldBack {
-                ticket,
-                round,
-                reason,
-                anonymity,
-                floor,
-            } => (
-                format!(
-                    "holding back message #{ticket} in round {round}: {reason} (|A| = {anonymity}, floor {floor}); it goes out when enough members are back"
-                ),
-                json!({"event": "held_back", "ticket": ticket, "round": round, "reason": reason,
-                       "anonymity": anonymity, "floor": floor}),
-            ),
-            MemberEvent::Verdict { verdict, .. } => {
-                let who = match verdict.culprit {
-                    Some(Culprit::Member(i)) => json!(i),
-                    Some(Culprit::Relay) => json!("relay"),
-                    None => serde_json::Value::Null,
-                };
+            MemberNote::Disconnected(r) => {
+                self.present = None;
+                self.running = false;
                 (
-                    format!(
-                        "verdict in round {}: {} ({}); unresponsive {:?}",
-                        verdict.round,
-                        who,
-                        verdict.rule.name(),
-                        verdict.unresponsive
-                    ),
-                    json!({"event": "verdict", "round": verdict.round, "culprit": who,
-                           "rule": verdict.rule.name(), "unresponsive": verdict.unresponsive}),
+                    Some(format!("relay unreachable ({r}); retrying")),
+                    json!({"event": "disconnected", "reason": r}),
                 )
             }
-            MemberEvent::Aborted { round, missing } => (
-                format!("round {round} aborted; missing {missing:?}"),
-                json!({"event": "aborted", "round": round, "missing": missing}),
+            MemberNote::Queued { ticket, pending } => {
+                self.pending.insert(*ticket);
+                self.emit(
+                    Some(format!(
+                        "queued message #{ticket} ({pending} waiting or in flight)"
+                    )),
+                    json!({"event": "queued", "ticket": ticket, "pending": pending}),
+                );
+                self.tell_waiting();
+                return;
+            }
+            // The error itself goes to stderr once, as the command's error; in text mode it is
+            // not repeated on stdout.
+            MemberNote::Fatal(r) => (None, json!({"event": "fatal", "reason": r})),
+            MemberNote::Refused(r) => (
+                Some(format!("not sent: {r}")),
+                json!({"event": "refused", "reason": r}),
             ),
-            MemberEvent::Spliced { round, .. } => (
-                format!(
-                    "round {round}: a message's fragments do not match its digest (someone \
-                     spliced in a fragment); it was not delivered"
+            MemberNote::Restored { tickets } => {
+                self.pending.extend(tickets.iter().copied());
+                (
+                    Some(format!(
+                        "{} from before the last stop {} queued again and go out first",
+                        match tickets.len() {
+                            1 => "1 message".to_string(),
+                            k => format!("{k} messages"),
+                        },
+                        if tickets.len() == 1 { "is" } else { "are" }
+                    )),
+                    json!({"event": "restored", "tickets": tickets}),
+                )
+            }
+            MemberNote::Draining { pending } => (
+                Some(format!(
+                    "input ended: leaving once the {pending} queued message(s) are out (Ctrl-C leaves now; they stay in the outbox)"
+                )),
+                json!({"event": "draining", "pending": pending}),
+            ),
+            MemberNote::Drained => (
+                Some("every queued message is out; leaving".to_string()),
+                json!({"event": "drained"}),
+            ),
+            MemberNote::Event(e) => match e {
+                MemberEvent::Delivered {
+                    round,
+                    slot,
+                    message,
+                } => {
+                    let t = String::from_utf8_lossy(message).into_owned();
+                    (
+                        Some(format!("[round {round}, slot {slot}] {t}")),
+                        json!({"event": "delivered", "round": round, "slot": slot, "text": t}),
+                    )
+                }
+                MemberEvent::EpochStarted { epoch, members } => {
+                    self.present = Some(members.iter().copied().collect());
+                    self.running = members.len() >= 2;
+                    self.told_waiting.clear();
+                    (
+                        Some(format!(
+                            "epoch {epoch}: {} of {size} members present ({})",
+                            members.len(),
+                            words::names(&g, members)
+                        )),
+                        json!({"event": "epoch", "epoch": epoch, "members": words::names_json(&g, members),
+                               "present": members.len(), "roster": size}),
+                    )
+                }
+                MemberEvent::Sent {
+                    ticket,
+                    round,
+                    anonymity,
+                } => {
+                    self.pending.remove(ticket);
+                    self.held.remove(ticket);
+                    self.told_waiting.remove(ticket);
+                    (
+                        Some(format!(
+                            "message #{ticket} went out completely in round {round}; anonymity set {anonymity} of {size} members (present for every piece of it)"
+                        )),
+                        json!({"event": "sent", "ticket": ticket, "round": round,
+                               "anonymity": anonymity, "roster": size}),
+                    )
+                }
+                MemberEvent::HeldBack {
+                    ticket,
+                    round,
+                    reason,
+                    anonymity,
+                    floor,
+                } => {
+                    let now = (reason.clone(), *anonymity, *floor);
+                    if self.held.get(ticket) == Some(&now) {
+                        return;
+                    }
+                    self.held.insert(*ticket, now);
+                    (
+                        Some(format!(
+                            "holding back message #{ticket} (round {round}): {reason} (anonymity set {anonymity} of {size} members, floor {floor}); it goes out when enough members are present"
+                        )),
+                        json!({"event": "held_back", "ticket": ticket, "round": round, "reason": reason,
+                               "anonymity": anonymity, "floor": floor, "roster": size}),
+                    )
+                }
+                MemberEvent::Verdict { verdict, case } => {
+                    let who = verdict
+                        .culprit
+                        .as_ref()
+                        .map_or(serde_json::Value::Null, |c| words::culprit_json(&g, c));
+                    let member = match verdict.culprit {
+                        Some(Culprit::Member(i)) => json!(i),
+                        _ => serde_json::Value::Null,
+                    };
+                    let convicted = match &verdict.culprit {
+                        Some(c) => format!("{} convicted", words::culprit(&g, c)),
+                        None => "nobody convicted".to_string(),
+                    };
+                    let unresponsive = if verdict.unresponsive.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; excluded as unresponsive: {}",
+                            words::names(&g, &verdict.unresponsive)
+                        )
+                    };
+                    self.emit(
+                        Some(format!(
+                            "verdict in round {}: {convicted} (rule {}){unresponsive}",
+                            verdict.round,
+                            verdict.rule.name(),
+                        )),
+                        json!({"event": "verdict", "round": verdict.round, "culprit": who,
+                               "culprit_member": member, "rule": verdict.rule.name(),
+                               "unresponsive": words::names_json(&g, &verdict.unresponsive)}),
+                    );
+                    self.write_evidence(verdict, case);
+                    return;
+                }
+                MemberEvent::Aborted { round, missing } => {
+                    if let Some(p) = self.present.as_mut() {
+                        for m in missing {
+                            p.remove(m);
+                        }
+                        if p.len() < 2 {
+                            self.running = false;
+                        }
+                    }
+                    self.emit(
+                        Some(format!(
+                            "round {round} did not complete; missing: {}",
+                            words::names(&g, missing)
+                        )),
+                        json!({"event": "aborted", "round": round,
+                               "missing": words::names_json(&g, missing)}),
+                    );
+                    self.tell_waiting();
+                    return;
+                }
+                MemberEvent::RoundCompleted { .. } => {
+                    self.running = true;
+                    return;
+                }
+                MemberEvent::Spliced { round, .. } => (
+                    Some(format!(
+                        "round {round}: a message's fragments do not match its digest (someone \
+                         spliced in a fragment); it was not delivered"
+                    )),
+                    json!({"event": "spliced", "round": round}),
                 ),
-                json!({"event": "spliced", "round": round}),
-            ),
-            MemberEvent::RelayFaulty { reason } => (
-                format!("the relay broke the protocol: {reason}"),
-                json!({"event": "relay_faulty", "reason": reason}),
-            ),
-            _ => return,
-        },
-    };
-    if json {
-        println!("{j}");
-    } else {
-        println!("{text}");
+                MemberEvent::RelayFaulty { reason } => (
+                    Some(format!("the relay broke the protocol: {reason}")),
+                    json!({"event": "relay_faulty", "reason": reason}),
+                ),
+                _ => return,
+            },
+        };
+        self.emit(text, j);
     }
 }
