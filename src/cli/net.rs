@@ -660,6 +660,8 @@ struct NotePrinter {
     /// left fewer than two members, or the last connection change).
     running: bool,
     convictions: usize,
+    /// Lines (or JSON objects) printed so far.
+    printed: usize,
 }
 
 impl NotePrinter {
@@ -678,6 +680,7 @@ impl NotePrinter {
             present: None,
             running: false,
             convictions: 0,
+            printed: 0,
         }
     }
 
@@ -688,11 +691,13 @@ impl NotePrinter {
             .max(2)
     }
 
-    fn emit(&self, text: Option<String>, j: serde_json::Value) {
+    fn emit(&mut self, text: Option<String>, j: serde_json::Value) {
         if self.json {
             println!("{j}");
+            self.printed += 1;
         } else if let Some(t) = text {
             println!("{t}");
+            self.printed += 1;
         }
     }
 
@@ -1001,5 +1006,130 @@ impl NotePrinter {
             },
         };
         self.emit(text, j);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adversary::MemberFault;
+    use crate::sim::{LinkModel, Network, TestGroup};
+    use std::collections::BTreeMap;
+
+    fn printer(n: usize, evidence: Option<(PathBuf, PathBuf)>) -> NotePrinter {
+        let tg = TestGroup::new(n, RoundParams::default(), 3).unwrap();
+        NotePrinter::new(tg.group.clone(), false, evidence)
+    }
+
+    #[test]
+    fn hold_back_is_told_once_per_message_and_again_on_change() {
+        let mut p = printer(5, None);
+        p.print(&MemberNote::Event(MemberEvent::EpochStarted {
+            epoch: 1,
+            members: vec![0, 1, 2],
+        }));
+        p.print(&MemberNote::Queued {
+            ticket: 1,
+            pending: 1,
+        });
+        let base = p.printed;
+        let held = |round, anonymity| {
+            MemberNote::Event(MemberEvent::HeldBack {
+                ticket: 1,
+                round,
+                reason: "a reason".into(),
+                anonymity,
+                floor: 3,
+            })
+        };
+        p.print(&held(5, 2));
+        p.print(&held(6, 2));
+        p.print(&held(7, 2));
+        assert_eq!(p.printed, base + 1, "same reason and numbers: told once");
+        p.print(&held(8, 1));
+        assert_eq!(p.printed, base + 2, "numbers changed: told again");
+    }
+
+    #[test]
+    fn a_message_queued_while_alone_is_told_it_waits() {
+        let mut p = printer(3, None);
+        p.print(&MemberNote::Connected);
+        p.print(&MemberNote::Queued {
+            ticket: 0,
+            pending: 1,
+        });
+        assert_eq!(p.printed, 3, "connected, queued, and the hold-back notice");
+        p.print(&MemberNote::Queued {
+            ticket: 1,
+            pending: 2,
+        });
+        assert_eq!(p.printed, 5, "each waiting message is told once");
+        // Once rounds run, a queued message is not told it waits.
+        p.print(&MemberNote::Event(MemberEvent::EpochStarted {
+            epoch: 1,
+            members: vec![0, 1],
+        }));
+        let before = p.printed;
+        p.print(&MemberNote::Queued {
+            ticket: 2,
+            pending: 3,
+        });
+        assert_eq!(p.printed, before + 1);
+        // Everyone else gone: the pending messages are told again, once.
+        p.print(&MemberNote::Event(MemberEvent::Aborted {
+            round: 4,
+            missing: vec![1],
+        }));
+        assert_eq!(p.printed, before + 1 + 1 + 3);
+    }
+
+    #[test]
+    fn evidence_dir_gets_one_verifiable_bundle_per_conviction() {
+        let tg = TestGroup::new(5, RoundParams::default(), 7).unwrap();
+        let faults: BTreeMap<u32, Vec<MemberFault>> =
+            [(3u32, vec![MemberFault::JamSlots { rate: 1.0 }])].into();
+        let mut net = Network::with_faults(&tg, 7, LinkModel::default(), vec![], &faults);
+        for i in 0..3 {
+            if let Some(m) = net.members[i].as_mut() {
+                m.submit(b"hello").unwrap();
+            }
+        }
+        net.start();
+        let _ = net.run_rounds(30);
+        let dir = std::env::temp_dir().join(format!("dcnet-member-ev-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut p = NotePrinter::new(
+            tg.group.clone(),
+            false,
+            Some((dir.clone(), PathBuf::from("group.toml"))),
+        );
+        let verdicts: Vec<MemberEvent> = net.member_events[0]
+            .iter()
+            .filter(
+                |e| matches!(e, MemberEvent::Verdict { verdict, .. } if verdict.culprit.is_some()),
+            )
+            .cloned()
+            .collect();
+        assert!(!verdicts.is_empty(), "the jammer is convicted");
+        for e in &verdicts {
+            p.print(&MemberNote::Event(e.clone()));
+        }
+        // The same conviction again (e.g. printed twice) gets a second file, never an overwrite.
+        p.print(&MemberNote::Event(verdicts[0].clone()));
+        assert_eq!(p.convictions, verdicts.len() + 1);
+        let files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), verdicts.len() + 1);
+        for f in &files {
+            let name = f.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(name.contains("member3-m3"), "{name}");
+            let case = crate::protocol::blame::decode_evidence(&std::fs::read(f).unwrap()).unwrap();
+            let v = crate::protocol::blame::judge(&case).unwrap();
+            assert_eq!(v.culprit, Some(Culprit::Member(3)));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
