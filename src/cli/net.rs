@@ -38,7 +38,7 @@ pub struct KeyShowArgs {
 #[derive(Subcommand, Debug)]
 pub enum GroupCmd {
     /// Write a new group file (roster, relay, round parameters) in TOML.
-    New(GroupNewArgs),
+    New(Box<GroupNewArgs>),
     /// Print a group file for people: roster names and keys, every round parameter, the group
     /// id, the relay's address and key.
     Show(GroupShowArgs),
@@ -455,18 +455,16 @@ impl RelayPrinter {
                     verdict.rule.name()
                 )
             }
-            E::Stalled { available } => {
-                if self.stalled != Some(*available) {
-                    self.stalled = Some(*available);
-                    println!(
-                        "waiting: {} available, a round needs at least 2",
-                        match available {
-                            0 => "no member is".to_string(),
-                            1 => "only 1 member is".to_string(),
-                            k => format!("{k} members are"),
-                        }
-                    );
-                }
+            E::Stalled { available } if self.stalled != Some(*available) => {
+                self.stalled = Some(*available);
+                println!(
+                    "waiting: {} available, a round needs at least 2",
+                    match available {
+                        0 => "no member is".to_string(),
+                        1 => "only 1 member is".to_string(),
+                        k => format!("{k} members are"),
+                    }
+                );
             }
             _ => {}
         }
