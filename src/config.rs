@@ -12,6 +12,7 @@
 //!
 //! [params]            # every field optional; defaults shown by `dcnet group new --help`
 //! slot_bytes = 256
+//! round_ms = 500      # a round every 500 ms; 0 = as fast as the group can go
 //!
 //! [[member]]
 //! name = "alice"
@@ -19,6 +20,9 @@
 //! ```
 //!
 //! Member order in the file is the roster order: it fixes member indices and `group_id`.
+//! A missing parameter takes the library default ([`RoundParams::default`]; note `round_ms`
+//! is then 0, while `dcnet group new` writes 500); `cells = 0` and `slots = 0` mean "twice the
+//! members" and "one per member". `dcnet group new` writes every parameter out, resolved.
 
 use crate::crypto::identity::{IdentityKey, PublicKey};
 use crate::params::{Group, RosterEntry, RoundParams};
@@ -95,6 +99,36 @@ pub fn write_new_key(path: &Path) -> Result<PublicKey, FileError> {
     text.zeroize();
     res.map_err(|e| io(path, e))?;
     Ok(key.public())
+}
+
+/// Writes a group file. Without `force` an existing file is refused (never replaced); with
+/// it, the new text replaces the old one atomically (written beside it, then renamed).
+pub fn write_group_file(path: &Path, gf: &GroupFile, force: bool) -> Result<(), FileError> {
+    use std::io::Write;
+    let text = gf.to_toml();
+    if !force {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    invalid(
+                        path,
+                        "already exists; pass --force to replace it (every member and the relay \
+                         must then use the new file)",
+                    )
+                } else {
+                    io(path, e)
+                }
+            })?;
+        return f.write_all(text.as_bytes()).map_err(|e| io(path, e));
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, text.as_bytes()).map_err(|e| io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io(path, e))
 }
 
 /// Reads a key file. On Unix a file that grants any permission to its group or to others

@@ -1,9 +1,11 @@
 //! `dcnet demo`: a whole group in one process — over real QUIC on 127.0.0.1 (default) or on
 //! the deterministic in-memory network — with a few members posting messages.
 
+use super::words;
 use crate::adversary::{MemberFault, RelayFault, Spec};
 use crate::params::RoundParams;
 use crate::protocol::blame::{self, Culprit};
+use crate::protocol::relay::Absence;
 use crate::protocol::{MemberEvent, RelayEvent};
 use crate::sim::{LinkModel, Network, TestGroup};
 use clap::Args;
@@ -40,7 +42,8 @@ pub struct DemoArgs {
     /// file group.toml (check them with `dcnet verify-evidence --group DIR/group.toml FILE`).
     #[arg(long)]
     pub evidence_dir: Option<std::path::PathBuf>,
-    /// Print one JSON summary object as the last line of stdout.
+    /// Print one JSON summary object on stdout (its only line); the text for people goes to
+    /// stderr.
     #[arg(long)]
     pub json: bool,
     /// quic: relay and members talk over real QUIC on 127.0.0.1 (wall-clock time, not
@@ -99,10 +102,13 @@ fn run_memory(
         }
     }
     net.start();
-    let stuck = net
-        .run_rounds(a.rounds)
-        .err()
-        .map(|s| format!("the group stalled at {:?} after {} steps", s.at, s.steps));
+    let stuck = net.run_rounds(a.rounds).err().map(|s| {
+        format!(
+            "the group stopped making progress after {:.1} ms of virtual time ({} steps)",
+            s.at.as_micros() as f64 / 1000.0,
+            s.steps
+        )
+    });
     // Let the last round's seeds reach the honest members before reading their events.
     let _ = net.drive_bounded(10_000, |net| {
         let last = net.completed_rounds();
@@ -200,7 +206,10 @@ fn run_quic(
                     relay_events.push(e);
                 },
                 _ = tokio::time::sleep_until(limit) => {
-                    stuck = Some(format!("stopped after 120 s with {completed} rounds completed"));
+                    stuck = Some(format!(
+                        "stopped waiting after 120 s with {completed} of {} rounds completed",
+                        a.rounds
+                    ));
                     break;
                 }
                 // Member notes are drained at the top of the loop; wake up for them too.
@@ -305,26 +314,36 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
         return Err("at least one member must be honest and not cut off by the relay".into());
     }
     let msgs = script(capacity);
+    let g = tg.group.clone();
+    let json = a.json;
+    // With --json, stdout carries JSON lines only; the text for people goes to stderr.
+    let say = |line: String| {
+        if json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
     if !a.adversary.is_empty() {
-        let list: Vec<String> = a.adversary.iter().map(|s| s.to_string()).collect();
-        println!("adversaries: {}", list.join(", "));
+        let list: Vec<String> = a.adversary.iter().map(|s| describe(s, &g)).collect();
+        say(format!("adversaries: {}", list.join("; ")));
     }
     let sent = msgs.len();
-    println!(
-        "dcnet demo ({}): {} members, {} cells, {} slots of {} bytes (L = {} bytes), p_trap {}, seed {}",
+    say(format!(
+        "dcnet demo ({}): {} members ({}), {} cells, {} slots of {} bytes (L = {} bytes), p_trap {}, seed {}",
         a.transport.name(),
         n,
+        roster_range(&g),
         p.cells,
         p.slots,
         p.slot_bytes,
         p.vector_len(),
         p.p_trap,
         a.seed
-    );
-    println!(
-        "{} messages posted by several members; senders are never shown.\n",
-        sent
-    );
+    ));
+    say(format!(
+        "{sent} messages posted by several members; senders are never shown.\n"
+    ));
     // Honest members post the script (adversaries post nothing).
     let posts: Vec<(usize, Vec<u8>)> = msgs
         .iter()
@@ -351,14 +370,12 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
             })
             .collect()
     };
-    if !a.json {
-        println!(
-            "{:>6} {:>8} {:>10} {:>11} {:>10}",
-            "round", "present", "slots used", "collisions", "delivered"
-        );
-    }
-    // The table is built from public facts (the relay's records, member 0's view of the
-    // output) plus the aggregate count of collided reservations; it never names a sender.
+    say(format!(
+        "{:>6} {:>8} {:>9} {:>5} {:>11} {:>10}",
+        "round", "present", "reserved", "used", "collisions", "delivered"
+    ));
+    // The table is built from public facts (the relay's records, one honest member's view of
+    // the output) plus the aggregate count of collided reservations; it never names a sender.
     let completed: Vec<(u64, usize)> = relay_events
         .iter()
         .filter_map(|e| match e {
@@ -369,6 +386,8 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
         .collect();
     let mut total_collisions = 0usize;
     let mut delivered_total = 0usize;
+    let mut slots_offered = 0u64;
+    let mut slots_used = 0u64;
     let watch = honest[0];
     for &(round, present) in &completed {
         let collisions = member_events
@@ -376,26 +395,49 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
             .flatten()
             .filter(|e| matches!(e, MemberEvent::Collided { round: r } if *r == round))
             .count();
-        let (filled, delivered) = member_events[watch].iter().fold((0, 0), |acc, e| match e {
-            MemberEvent::RoundCompleted {
-                round: r, filled, ..
-            } if *r == round => (*filled, acc.1),
-            MemberEvent::Delivered { round: r, .. } if *r == round => (acc.0, acc.1 + 1),
-            _ => acc,
-        });
+        let (allocated, filled, delivered) =
+            member_events[watch]
+                .iter()
+                .fold((0, 0, 0), |acc, e| match e {
+                    MemberEvent::RoundCompleted {
+                        round: r,
+                        allocated,
+                        filled,
+                        ..
+                    } if *r == round => (*allocated, *filled, acc.2),
+                    MemberEvent::Delivered { round: r, .. } if *r == round => {
+                        (acc.0, acc.1, acc.2 + 1)
+                    }
+                    _ => acc,
+                });
         total_collisions += collisions;
         delivered_total += delivered;
-        if !a.json {
-            println!("{round:>6} {present:>8} {filled:>10} {collisions:>11} {delivered:>10}");
-        }
+        slots_offered += u64::from(p.slots);
+        slots_used += u64::from(filled);
+        say(format!(
+            "{round:>6} {present:>8} {allocated:>9} {filled:>5} {collisions:>11} {delivered:>10}"
+        ));
     }
     let printed = completed.len();
-    println!();
+    say(format!(
+        "\nEach round has {} slots. \"reserved\": slots won in the previous round's {} \
+         reservation cells; the others stay idle (all zero).\n\"used\": reserved slots that \
+         came out intact, message pieces and traps alike (they look the same to everyone but \
+         their writer;\nidle members reserve cover traps with p_cover {}, so busy and quiet \
+         rounds look alike). \"collisions\": reservations that lost their cell\n(retried \
+         later). In all, {} of {} slot-rounds were used.",
+        p.slots, p.cells, p.p_cover, slots_used, slots_offered
+    ));
+    say(String::new());
     for (i, m) in delivered_to(watch).iter().enumerate() {
         let text = String::from_utf8_lossy(m);
         let shown: String = text.chars().take(60).collect();
         let more = if text.chars().count() > 60 { "…" } else { "" };
-        println!("delivered #{:<2} ({} bytes): {shown}{more}", i + 1, m.len());
+        say(format!(
+            "delivered #{:<2} ({} bytes): {shown}{more}",
+            i + 1,
+            m.len()
+        ));
     }
     // Every honest member must have received the same messages.
     let reference = delivered_to(watch);
@@ -409,7 +451,9 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
         if let MemberEvent::Verdict { verdict, case } = e {
             match verdict.culprit {
                 Some(Culprit::Member(i)) => {
-                    blamed.push(i);
+                    if !blamed.contains(&i) {
+                        blamed.push(i);
+                    }
                     excluded_at.entry(i).or_insert(verdict.round);
                 }
                 Some(Culprit::Relay) => relay_convicted = true,
@@ -418,24 +462,31 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
             if verdict.culprit.is_some() {
                 bundles.push((verdict.clone(), case.clone()));
             }
-            println!(
+            say(format!(
                 "verdict (round {}): {} — rule {}{}",
                 verdict.round,
-                match verdict.culprit {
-                    Some(Culprit::Member(i)) => format!("member {i} convicted"),
-                    Some(Culprit::Relay) => "the relay is convicted".into(),
+                match &verdict.culprit {
+                    Some(c) => format!("{} convicted", words::culprit(&g, c)),
                     None => "nobody convicted".into(),
                 },
                 verdict.rule.name(),
                 if verdict.unresponsive.is_empty() {
                     String::new()
                 } else {
-                    format!("; unresponsive: {:?}", verdict.unresponsive)
+                    format!(
+                        "; excluded as unresponsive: {}",
+                        words::names(&g, &verdict.unresponsive)
+                    )
                 }
-            );
+            ));
         }
     }
-    let honest_blamed = blamed.iter().filter(|i| !bad.contains(i)).count();
+    let honest_blamed: Vec<u32> = blamed
+        .iter()
+        .filter(|i| !bad.contains(i))
+        .copied()
+        .collect();
+    let mut evidence_files = Vec::new();
     if let Some(dir) = &a.evidence_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -451,7 +502,7 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
             .map_err(|e| format!("cannot write {}: {e}", group_path.display()))?;
         for (k, (v, case)) in bundles.iter().enumerate() {
             let who = match v.culprit {
-                Some(Culprit::Member(i)) => format!("member{i}"),
+                Some(Culprit::Member(i)) => format!("member{i}-{}", words::name(&g, i)),
                 _ => "relay".into(),
             };
             let path = dir.join(format!(
@@ -461,82 +512,253 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
             ));
             std::fs::write(&path, blame::encode_evidence(case))
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            println!("evidence written: {}", path.display());
+            say(format!("evidence written: {}", path.display()));
+            evidence_files.push(path.display().to_string());
         }
         if !bundles.is_empty() {
-            println!(
-                "check a bundle with: dcnet verify-evidence --group {} FILE",
+            say(format!(
+                "check the bundles with: dcnet verify-evidence --group {} FILE...",
                 group_path.display()
-            );
+            ));
         }
     }
 
-    let excluded: BTreeMap<u32, u64> = relay_events
-        .iter()
-        .filter_map(|e| match e {
-            RelayEvent::Excluded {
-                member,
-                round,
-                reason: crate::protocol::relay::Absence::Unresponsive,
-            } => Some((*member, *round)),
-            _ => None,
-        })
-        .collect();
-    for (m, r) in &excluded {
-        excluded_at.entry(*m).or_insert(*r);
+    // Members the relay excluded as unresponsive (withheld a reveal or seed, or party to an
+    // unresolved case) and members simply absent (missed a deadline; nothing held against
+    // them). A convicted member is excluded too: `excluded` lists both kinds.
+    let mut unresponsive: Vec<u32> = Vec::new();
+    let mut absent: Vec<u32> = Vec::new();
+    for e in &relay_events {
+        if let RelayEvent::Excluded {
+            member,
+            round,
+            reason,
+        } = e
+        {
+            match reason {
+                Absence::Unresponsive => {
+                    if !unresponsive.contains(member) && !blamed.contains(member) {
+                        unresponsive.push(*member);
+                    }
+                    excluded_at.entry(*member).or_insert(*round);
+                }
+                Absence::Absent => {
+                    if !absent.contains(member) {
+                        absent.push(*member);
+                    }
+                }
+            }
+        }
     }
-    let absent: std::collections::BTreeSet<u32> = relay_events
-        .iter()
-        .filter_map(|e| match e {
-            RelayEvent::Excluded {
-                member,
-                reason: crate::protocol::relay::Absence::Absent,
-                ..
-            } => Some(*member),
+    let mut excluded: Vec<u32> = blamed.iter().chain(&unresponsive).copied().collect();
+    excluded.sort_unstable();
+    excluded.dedup();
+    absent.retain(|m| !excluded.contains(m));
+    // What went wrong, if anything: the demo exits non-zero when it did not do what it says.
+    let mut failures: Vec<String> = Vec::new();
+    if !agree {
+        failures.push("the honest members disagree on the delivered messages".into());
+    }
+    if !honest_blamed.is_empty() {
+        failures.push(format!(
+            "an honest member was convicted: {}",
+            words::names(&g, &honest_blamed)
+        ));
+    }
+    for s in &a.adversary {
+        let caught = match s {
+            Spec::Member(i, f) if must_convict(f) => {
+                Some((blamed.contains(i), words::name(&g, *i)))
+            }
+            Spec::Relay(RelayFault::Tamper { .. } | RelayFault::Equivocate { .. }) => {
+                Some((relay_convicted, "the relay".to_string()))
+            }
             _ => None,
-        })
-        .collect();
-    println!(
-        "\nsummary: {} rounds completed in {:.1} ms of {} time; {} sent, {} delivered to every member{}; {} collisions; {} protocol errors",
-        printed,
-        elapsed_ms,
+        };
+        if let Some((false, who)) = caught {
+            failures.push(format!(
+                "{who} ({}) was not convicted in {printed} rounds",
+                describe(s, &g)
+            ));
+        }
+    }
+    // A convicted relay stops the group (the members no longer follow it): the rest of the
+    // script cannot go out, and that is the expected end.
+    if !relay_convicted {
+        if delivered_total < sent {
+            failures.push(format!(
+                "only {delivered_total} of the {sent} messages were delivered in {printed} rounds \
+                 (try more --rounds)"
+            ));
+        }
+        if let Some(s) = &stuck {
+            failures.push(s.clone());
+        }
+    }
+    let why_stalled = stall_reason(&relay_events, &g, relay_convicted);
+    let errors_text = match errors {
+        Some(e) => format!("; {e} protocol errors"),
+        None => String::new(),
+    };
+    say(format!(
+        "\nsummary: {printed} rounds completed in {elapsed_ms:.1} ms of {} time; {sent} sent, {delivered_total} delivered to every member{}; {total_collisions} collisions{errors_text}",
         if a.transport == Transport::Memory {
             "virtual"
         } else {
             "wall-clock"
         },
-        sent,
-        delivered_total,
         if agree { "" } else { " (MEMBERS DISAGREE)" },
-        total_collisions,
-        errors.map_or("(not counted over QUIC)".to_string(), |e| e.to_string())
-    );
+    ));
+    say(format!(
+        "convicted: {}; excluded as unresponsive: {}; absent at some point: {}{}",
+        words::names(&g, &blamed),
+        words::names(&g, &unresponsive),
+        words::names(&g, &absent),
+        if relay_convicted {
+            "; the relay was convicted"
+        } else {
+            ""
+        }
+    ));
     if let Some(s) = &stuck {
-        println!("note: {s}");
+        say(format!("note: {s}; {why_stalled}"));
     }
     if a.json {
+        let names = |v: &[u32]| words::names_json(&g, v);
         let j = serde_json::json!({
             "members": n,
+            "roster": g.members().iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
             "rounds": printed,
+            "rounds_asked": a.rounds,
             "sent": sent,
             "delivered": delivered_total,
             "collisions": total_collisions,
+            "slots_offered": slots_offered,
+            "slots_used": slots_used,
             "blamed": blamed,
-            "excluded": excluded.keys().collect::<Vec<_>>(),
+            "blamed_names": names(&blamed),
+            "unresponsive": unresponsive,
+            "unresponsive_names": names(&unresponsive),
+            "excluded": excluded,
+            "excluded_names": names(&excluded),
             "absent": absent,
+            "absent_names": names(&absent),
             "excluded_at_round": excluded_at,
             "relay_convicted": relay_convicted,
-            "honest_blamed": honest_blamed,
+            "honest_blamed": honest_blamed.len(),
             "transport": a.transport.name(),
             "seed": a.seed,
             "members_agree": agree,
             "protocol_errors": errors,
             "elapsed_ms": elapsed_ms,
+            "stalled": stuck.as_ref().map(|s| format!("{s}; {why_stalled}")),
+            "evidence": evidence_files,
+            "ok": failures.is_empty(),
+            "failures": failures,
         });
         println!("{j}");
     }
-    if !agree {
-        return Err("members disagree on the delivered messages".into());
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the demo did not do what it says: {}",
+            failures.join("; ")
+        ))
     }
-    Ok(())
+}
+
+/// Member faults the demo promises to convict (the others hurt no one else, act only inside
+/// a blame case, or end as unresponsive rather than convicted).
+fn must_convict(f: &MemberFault) -> bool {
+    matches!(
+        f,
+        MemberFault::JamSlots { .. }
+            | MemberFault::JamAll
+            | MemberFault::JamEmptyCells
+            | MemberFault::Equivocate
+    )
+}
+
+/// "m0 … m7".
+fn roster_range(g: &crate::params::Group) -> String {
+    match (g.members().first(), g.members().last()) {
+        (Some(a), Some(b)) => format!("{} … {}", a.name, b.name),
+        _ => String::new(),
+    }
+}
+
+/// An `--adversary` spec in words, with roster names.
+fn describe(s: &Spec, g: &crate::params::Group) -> String {
+    match s {
+        Spec::Member(i, f) => {
+            let who = words::name(g, *i);
+            let what = match f {
+                MemberFault::JamSlots { rate } if *rate >= 1.0 => {
+                    "jams another member's slot every round".to_string()
+                }
+                MemberFault::JamSlots { rate } => {
+                    format!("jams another member's slot with probability {rate} per round")
+                }
+                MemberFault::JamAll => "jams every other member's slot every round".into(),
+                MemberFault::GarbleOwn => "garbles its own slot (a decoy)".into(),
+                MemberFault::JamCells { rate } => {
+                    format!(
+                        "writes garbage into a reservation cell with probability {rate} per round"
+                    )
+                }
+                MemberFault::JamEmptyCells => {
+                    "writes garbage into every reservation cell but its own".into()
+                }
+                MemberFault::LiePads => "lies about its pads when it discloses them".into(),
+                MemberFault::FalseAccuse => "accuses without cause".into(),
+                MemberFault::Refuse => "stays silent in every blame step".into(),
+                MemberFault::Withhold => "commits, then never reveals".into(),
+                MemberFault::Equivocate => "signs two different commitments every round".into(),
+            };
+            format!("{who} {what}")
+        }
+        Spec::Relay(f) => match f {
+            RelayFault::Tamper { offset, .. } => match offset {
+                Some(o) => format!("the relay tampers with byte {o} of every round's output"),
+                None => "the relay tampers with every round's output".into(),
+            },
+            RelayFault::Equivocate { victim } => format!(
+                "the relay shows {} a different round opening each round",
+                words::name(g, *victim)
+            ),
+            RelayFault::Drop { victim } => format!(
+                "the relay drops every message to {}",
+                words::name(g, *victim)
+            ),
+        },
+    }
+}
+
+/// Why a run stopped making progress, from the relay's events.
+fn stall_reason(
+    relay_events: &[RelayEvent],
+    g: &crate::params::Group,
+    relay_convicted: bool,
+) -> String {
+    if relay_convicted {
+        return "the relay was convicted, so the members stopped following it (as they must)"
+            .into();
+    }
+    match relay_events.iter().rev().find(|e| {
+        matches!(
+            e,
+            RelayEvent::Stalled { .. } | RelayEvent::Aborted { .. } | RelayEvent::Completed { .. }
+        )
+    }) {
+        Some(RelayEvent::Stalled { available }) => format!(
+            "the relay was waiting: {} available, and a round needs at least 2",
+            words::members(*available)
+        ),
+        Some(RelayEvent::Aborted { round, missing }) => format!(
+            "the last attempt (round {round}) was aborted: {} missing",
+            words::names(g, missing)
+        ),
+        _ => "no round completed in the time allowed".into(),
+    }
 }

@@ -12,6 +12,13 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "dcnet", version, about, long_about = None)]
 pub struct Cli {
+    /// More log output on stderr: -v for info, -vv for debug, -vvv for trace (RUST_LOG, when
+    /// set, wins).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less log output on stderr: errors only (RUST_LOG, when set, wins).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -30,6 +37,9 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Generate an identity key; prints the public key alone on one line.
     Keygen(net::KeygenArgs),
+    /// Key files.
+    #[command(subcommand)]
+    Key(net::KeyCmd),
     /// Group files.
     #[command(subcommand)]
     Group(net::GroupCmd),
@@ -42,6 +52,27 @@ pub enum Command {
     VerifyEvidence(evidence::VerifyArgs),
 }
 
+impl Cli {
+    /// The log filter -v/-q ask for (used when RUST_LOG is not set).
+    pub fn log_level(&self) -> String {
+        let level = match (self.quiet, self.verbose) {
+            (true, _) => "error",
+            (false, 0) => "warn",
+            (false, 1) => "info",
+            (false, 2) => "debug",
+            _ => "trace",
+        };
+        // `dcnet member` prints every warning of its driver (the relay lost, a fatal stop) as a
+        // line of its own, on stdout or as the command's error; at the default level the log
+        // would only say it twice. -v shows them again.
+        if level == "warn" && matches!(self.command, Command::Member(_)) {
+            "warn,dcnet::net::member=error".to_string()
+        } else {
+            level.to_string()
+        }
+    }
+}
+
 /// Runs a parsed command; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
@@ -50,8 +81,66 @@ pub fn run(cli: Cli) -> i32 {
         Command::Keygen(a) => net::keygen(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Sim(a) => sim::run(&a),
+        Command::Key(net::KeyCmd::Show(a)) => net::key_show(&a),
         Command::Group(net::GroupCmd::New(a)) => net::group_new(&a),
+        Command::Group(net::GroupCmd::Show(a)) => net::group_show(&a),
         Command::Relay(a) => net::relay(&a),
         Command::Member(a) => net::member(&a),
+    }
+}
+
+/// Words for people: roster names instead of member indices.
+pub mod words {
+    use crate::params::Group;
+    use crate::protocol::blame::Culprit;
+
+    /// The roster name of member `i` (`member #i` if the roster has no such index, which only a
+    /// faulty relay could make happen).
+    pub fn name(group: &Group, i: u32) -> String {
+        group
+            .members()
+            .get(i as usize)
+            .map_or_else(|| format!("member #{i}"), |m| m.name.clone())
+    }
+
+    /// Roster names joined for a sentence: "alice", "alice and bob", "alice, bob and carol";
+    /// "nobody" for an empty list.
+    pub fn names(group: &Group, members: &[u32]) -> String {
+        let v: Vec<String> = members.iter().map(|&i| name(group, i)).collect();
+        match v.as_slice() {
+            [] => "nobody".to_string(),
+            [one] => one.clone(),
+            [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+        }
+    }
+
+    /// Who a verdict convicts: a roster name or "the relay".
+    pub fn culprit(group: &Group, c: &Culprit) -> String {
+        match c {
+            Culprit::Member(i) => name(group, *i),
+            Culprit::Relay => "the relay".to_string(),
+        }
+    }
+
+    /// A culprit for JSON: the roster name, or "relay".
+    pub fn culprit_json(group: &Group, c: &Culprit) -> serde_json::Value {
+        match c {
+            Culprit::Member(i) => serde_json::json!(name(group, *i)),
+            Culprit::Relay => serde_json::json!("relay"),
+        }
+    }
+
+    /// Names for JSON: a list of roster names.
+    pub fn names_json(group: &Group, members: &[u32]) -> serde_json::Value {
+        serde_json::json!(members.iter().map(|&i| name(group, i)).collect::<Vec<_>>())
+    }
+
+    /// "1 member" / "3 members".
+    pub fn members(n: usize) -> String {
+        if n == 1 {
+            "1 member".into()
+        } else {
+            format!("{n} members")
+        }
     }
 }
