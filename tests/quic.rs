@@ -462,9 +462,14 @@ fn a_member_killed_and_restarted_at_once_rejoins() {
 
 #[test]
 fn misconfigured_members_are_told_what_is_wrong_and_stop() {
-    let s = setup("misconf", 3);
+    let s = setup("misconf", 4);
     let _relay = start_relay(&s);
-    let mut ms: Vec<Proc> = (0..2).map(|i| start_member(&s, i, true)).collect();
+    // Three good members (a message needs three present in a group of four); m2 is the one
+    // misconfigured below.
+    let mut ms: Vec<Proc> = [0, 1, 3]
+        .map(|i| start_member(&s, i, true))
+        .into_iter()
+        .collect();
     for m in ms.iter_mut() {
         joined(m);
     }
@@ -614,5 +619,15 @@ fn a_queued_line_survives_kill_9_while_the_relay_is_down() {
         m.drain();
         assert_eq!(m.delivered_count("kept-safe"), 1, "{}", m.name);
     }
+    // Sent: nothing unsent stays on disk.
+    assert!(
+        ms[1].wait_for(T, |l| l.contains("\"event\":\"sent\"")),
+        "{:?}",
+        ms[1].seen
+    );
+    assert!(
+        !s.dir.join("m1.outbox").exists(),
+        "the outbox file outlived its message"
+    );
     let _ = std::fs::remove_dir_all(&s.dir);
 }

@@ -331,6 +331,19 @@ impl OutboxFile {
         Ok(Some(bytes))
     }
 
+    /// Removes the file (durably), if it exists.
+    pub fn remove(&self) -> Result<(), String> {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => sync_parent(&self.path)
+                .map_err(|e| format!("cannot remove the outbox file {}: {e}", self.path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(format!(
+                "cannot remove the outbox file {}: {e}",
+                self.path.display()
+            )),
+        }
+    }
+
     /// Replaces the file with `snapshot`, durably.
     pub fn write(&self, snapshot: &[u8]) -> Result<(), String> {
         use std::io::Write;
@@ -445,7 +458,12 @@ impl Driver {
         if self.saved_rev == Some(rev) {
             return Ok(());
         }
-        o.write(&self.member.outbox_snapshot())?;
+        if self.member.pending() == 0 {
+            // Nothing waiting: no file (nothing unsent stays on disk).
+            o.remove()?;
+        } else {
+            o.write(&self.member.outbox_snapshot())?;
+        }
         self.saved_rev = Some(rev);
         Ok(())
     }
@@ -566,15 +584,16 @@ async fn run(
                      set must be recorded before its pieces leave)"
                 ));
             }
+            // Then the events (a message reported sent is off the disk already), then frames.
+            while let Some(e) = d.member.poll_event() {
+                let _ = notes.send(MemberNote::Event(e));
+            }
             let mut flushed = Ok(());
             while let Some(f) = d.member.poll_transmit() {
                 flushed = write_frame(&mut send, &f).await;
                 if flushed.is_err() {
                     break;
                 }
-            }
-            while let Some(e) = d.member.poll_event() {
-                let _ = notes.send(MemberNote::Event(e));
             }
             if let Some(why) = d.member.relay_faulty() {
                 // The relay broke a rule (it let a blame case lapse, dropped our accusation,
@@ -742,11 +761,11 @@ impl From<quinn::ConnectionError> for ConnectFail {
         match &e {
             // Our own check of the relay's certificate failed: the key differs from the group file.
             E::TransportError(t) if is_crypto(u64::from(t.code)) => {
-                if t.reason.contains(tls::RELAY_KEY_MISMATCH) {
+                if let Some(at) = t.reason.find(tls::RELAY_KEY_MISMATCH) {
                     ConnectFail::Fatal(format!(
                         "{}: check the relay address and relay key in the group file (the \
                          relay's operator can print its key with `dcnet key show`)",
-                        t.reason
+                        &t.reason[at..]
                     ))
                 } else {
                     ConnectFail::Other(e.to_string())
