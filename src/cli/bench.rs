@@ -28,10 +28,40 @@ pub struct BenchArgs {
     /// Print one JSON object (all results) as the last line.
     #[arg(long)]
     pub json: bool,
+    /// Instead: start a relay and the first --members count of `dcnet member` processes, let
+    /// the group idle at --round-ms for --seconds, and report each process's CPU (Linux).
+    #[arg(long, conflicts_with = "soak")]
+    pub idle: bool,
+    /// Instead: run a group of processes (the first --members count) as fast as it goes for
+    /// this many rounds, member 0 sending a line every 50 ms, and report the resident memory
+    /// of every process from round 500 to the end (Linux).
+    #[arg(long, value_name = "ROUNDS")]
+    pub soak: Option<u64>,
+    /// Round period of the --idle group, in ms.
+    #[arg(long, default_value_t = 500)]
+    pub round_ms: u64,
 }
 
 /// Runs the benchmark; returns the exit code.
 pub fn run(a: &BenchArgs) -> i32 {
+    let n = a.members.first().copied().unwrap_or(5);
+    if a.idle || a.soak.is_some() {
+        if n < 2 {
+            eprintln!("dcnet bench: a group needs at least 2 members (--members)");
+            return 2;
+        }
+        let r = match a.soak {
+            Some(rounds) => super::bench_proc::soak(n, rounds, a.json),
+            None => super::bench_proc::idle(n, a.round_ms, a.seconds, a.json),
+        };
+        return match r {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("dcnet bench: {e}");
+                1
+            }
+        };
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 /// What a running member reports.
 #[derive(Debug, Clone)]
@@ -500,8 +500,10 @@ async fn run(
     let mut refusals = 0u32;
     let mut input_open = true;
     let mut draining = false;
+    // What the user must see goes through the notes (the CLI prints them); the log only
+    // repeats it at info level, so that a default log never says a thing twice.
     let fatal = |msg: String| {
-        warn!("{msg}");
+        info!("stopping: {msg}");
         let _ = notes.send(MemberNote::Fatal(msg));
     };
     if let Err(e) = d.persist() {
@@ -511,6 +513,11 @@ async fn run(
     }
     'outer: loop {
         if *shutdown.borrow() == Stop::Now {
+            break;
+        }
+        if *shutdown.borrow() == Stop::Drain && sub_rx.is_empty() && d.member.pending() == 0 {
+            // Input ended and nothing is queued: no need to reach the relay to leave.
+            let _ = notes.send(MemberNote::Drained);
             break;
         }
         let attempt = async {
@@ -712,7 +719,7 @@ async fn run(
                 if got_frame && connected_at.elapsed() >= Duration::from_secs(10) {
                     backoff = Duration::from_millis(100);
                 }
-                warn!(reason = %reason, "lost the relay; reconnecting");
+                info!(reason = %reason, "lost the relay; reconnecting");
                 let _ = notes.send(MemberNote::Disconnected(reason));
                 if wait_or_stop(backoff, &mut shutdown).await {
                     break 'outer;

@@ -272,6 +272,7 @@ async fn core(
     let now = |start: tokio::time::Instant| Time::from_micros(start.elapsed().as_micros() as u64);
     // member → the connection in use
     let mut writers: BTreeMap<u32, Live> = BTreeMap::new();
+    let duplicates = Throttle::new(Duration::from_secs(10));
     let mut started = false;
     loop {
         let deadline = relay
@@ -302,7 +303,9 @@ async fn core(
                         });
                         match old {
                             Some((true, silent_ms)) => {
-                                warn!(member, silent_ms, "refused a second connection with the key of an active member");
+                                if let Some(suppressed) = duplicates.allow() {
+                                    warn!(member = %relay_name(&group_names, member), silent_ms, suppressed, "refused a second connection with the key of an active member (at most one warning every 10 s)");
+                                }
                                 quic.close(CLOSE_DUPLICATE.into(), DUPLICATE_REASON.as_bytes());
                             }
                             _ => {
@@ -428,7 +431,8 @@ fn log_event(e: &RelayEvent) {
             round,
         } => info!(member, ?reason, round, "member excluded"),
         RelayEvent::Verdict { verdict, .. } => {
-            warn!(?verdict.culprit, rule = verdict.rule.name(), round = verdict.round, "verdict")
+            // `dcnet relay` prints verdicts on stdout; the log has them at info level.
+            info!(?verdict.culprit, rule = verdict.rule.name(), round = verdict.round, "verdict")
         }
         RelayEvent::Stalled { available } => info!(available, "waiting for members"),
         _ => {}
