@@ -131,12 +131,15 @@ fn restart_forgets_accuser(seed: u64) -> Option<(usize, usize, BTreeMap<u64, u32
     // 2. The next piece goes out with A = five (the member forgot the accuser); the relay
     //    damages a trap again and learns a second accuser.
     let held_before = held(&b);
-    let p2 = probe(&mut b, &all, 1)?;
-    let acc2 = p2.accusation.clone()?;
-    if !p2.readable || accusers.values().any(|&a| a == sender_of(&acc2)) {
-        return None;
+    let p2 = probe(&mut b, &all, 1);
+    match p2.as_ref().and_then(|p| Some((p, p.accusation.clone()?))) {
+        Some((p2, acc2)) if p2.readable && !accusers.values().any(|&a| a == sender_of(&acc2)) => {
+            accusers.insert(p2.round, sender_of(&acc2));
+        }
+        // The second probe read nothing (the sender held its piece back) or brought no new
+        // accuser: the relay's view is what it has so far.
+        _ => {}
     }
-    accusers.insert(p2.round, sender_of(&acc2));
     let worst = worst_sender_set(&b.all_rounds, &b.layout, &accusers).expect("read");
     assert!(worst.contains(&0));
     Some((floor, worst.len(), accusers, held(&b) - held_before))
@@ -156,22 +159,27 @@ fn held(b: &ByzRelay) -> usize {
 /// next piece out with an A one too large, and one more provoked accusation takes the relay's
 /// set of possible senders below the floor (here 3 of 5, floor 4). A sender that had not
 /// restarted would have held the piece back (A = 4 < 5).
+///
+/// Fixed: the outbox records, per message, a round whose accusations the member had not yet
+/// seen, and a restarted member counts it as one possible accuser removed from A for good
+/// (PROTOCOL.md §8.1). Before the fix seed 6 narrowed the sender to 3 of 5; now no seed of 64
+/// gets a second piece read with A one too large, and any that reads one stays at the floor.
 #[test]
-#[ignore = "demonstrates: a restart between a piece's seed and the round's BlameStart forgets the accuser; the relay's sender set falls below the floor"]
 fn restart_before_blame_start_forgets_the_accuser_and_breaks_the_floor() {
-    let mut found = None;
+    let mut reached = 0;
     for seed in 0..64 {
-        if let Some(r) = restart_forgets_accuser(10_000 + seed) {
-            found = Some((seed, r));
-            break;
+        if let Some((floor, worst, accusers, held)) = restart_forgets_accuser(10_000 + seed) {
+            reached += 1;
+            assert!(
+                worst >= floor,
+                "seed {seed}: the relay narrowed the sender to {worst} members (floor {floor}) \
+                 from the accusations {accusers:?}; the restarted sender held back {held} pieces"
+            );
         }
     }
-    let (seed, (floor, worst, accusers, held)) = found.expect("some relay guess works");
-    eprintln!("seed {seed} floor {floor} worst {worst} accusers {accusers:?} held {held}");
     assert!(
-        worst >= floor,
-        "seed {seed}: the relay narrowed the sender to {worst} members (floor {floor}) from \
-         the accusations {accusers:?}; the restarted sender held back {held} pieces"
+        reached > 0,
+        "no seed got the restart in between a piece and its BlameStart"
     );
 }
 
@@ -267,11 +275,11 @@ fn jammer_then_restart(restart: bool) -> (bool, usize, Vec<String>) {
 /// forgotten the conviction, so it waits for the (never again present) jammer: the message is
 /// held back forever, although nothing about it is unsafe to send. (The restarted member also
 /// forgets that it must refuse an EpochRequest or Open that lists the convicted member.)
+///
+/// Fixed: the outbox file carries the member's convictions, restored with it.
 #[test]
-#[ignore = "demonstrates: after a restart a message whose R holds a since-convicted jammer is held back forever"]
 fn restart_forgets_convictions_and_stalls_a_message_forever() {
     let (delivered, rounds, reasons) = jammer_then_restart(true);
-    assert!(rounds >= 300, "the group kept running ({rounds} rounds)");
     assert!(
         delivered,
         "the message never went out in {rounds} rounds after the restart; held back: {reasons:?}"

@@ -496,54 +496,6 @@ fn misconfigured_members_are_told_what_is_wrong_and_stop() {
     );
     assert!(!m2.seen.iter().any(|l| l.contains("\"event\":\"epoch\"")));
 
-    // A key the relay's roster does not hold.
-    let outsider = run(&["keygen", "--out", &p(&s.dir, "outsider.key")])
-        .trim()
-        .to_string();
-    let other =
-        text.clone() + &format!("\n[[member]]\nname = \"outsider\"\nkey = \"{outsider}\"\n");
-    let other_path = p(&s.dir, "other.toml");
-    std::fs::write(&other_path, other).unwrap();
-    let mut out = Proc::start(
-        "outsider",
-        &[
-            "member",
-            "--group",
-            &other_path,
-            "--key",
-            &p(&s.dir, "outsider.key"),
-            "--json",
-            "--new",
-        ],
-    );
-    let code = out.wait_exit(T);
-    assert_eq!(code, Some(1), "{:?}", out.seen);
-    let f = fatal_line(&out);
-    assert!(f.contains("not in the roster"), "{f}");
-    let tries = out
-        .seen
-        .iter()
-        .filter(|l| l.contains("\"event\":\"connected\""))
-        .count();
-    assert!(tries <= 3, "{tries} connections before stopping");
-
-    // A group file naming another relay key.
-    let wrong = run(&["keygen", "--out", &p(&s.dir, "wrong-relay.key")])
-        .trim()
-        .to_string();
-    let gf = dcnet::config::GroupFile::parse(&text, Path::new(&s.group)).unwrap();
-    let relay_key = gf.group.relay_key().to_string();
-    let wrong_path = p(&s.dir, "wrong-relay.toml");
-    std::fs::write(&wrong_path, text.replace(&relay_key, &wrong)).unwrap();
-    let mut m2 = start_member_with(&s, 2, &wrong_path, false);
-    let code = m2.wait_exit(T);
-    assert_eq!(code, Some(1), "{:?}", m2.seen);
-    let f = fatal_line(&m2);
-    assert!(
-        f.contains("relay's key differs") && f.contains(&relay_key) && f.contains(&wrong),
-        "{f}"
-    );
-
     // The group never noticed.
     ms[0].send_line("unharmed");
     let mut refs: Vec<&mut Proc> = ms.iter_mut().collect();
@@ -629,5 +581,73 @@ fn a_queued_line_survives_kill_9_while_the_relay_is_down() {
         !s.dir.join("m1.outbox").exists(),
         "the outbox file outlived its message"
     );
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+/// How long a member may take to give up on handshake refusals (20 s of grace, then it stops).
+const HANDSHAKE_T: Duration = Duration::from_secs(60);
+
+#[test]
+fn a_key_the_relay_does_not_know_stops_after_a_bounded_retry() {
+    let s = setup("outsider", 3);
+    let _relay = start_relay(&s);
+    let text = std::fs::read_to_string(&s.group).unwrap();
+    // A key the relay's roster does not hold.
+    let outsider = run(&["keygen", "--out", &p(&s.dir, "outsider.key")])
+        .trim()
+        .to_string();
+    let other =
+        text.clone() + &format!("\n[[member]]\nname = \"outsider\"\nkey = \"{outsider}\"\n");
+    let other_path = p(&s.dir, "other.toml");
+    std::fs::write(&other_path, other).unwrap();
+    let mut out = Proc::start(
+        "outsider",
+        &[
+            "member",
+            "--group",
+            &other_path,
+            "--key",
+            &p(&s.dir, "outsider.key"),
+            "--json",
+            "--new",
+        ],
+    );
+    let code = out.wait_exit(HANDSHAKE_T);
+    assert_eq!(code, Some(1), "{:?}", out.seen);
+    let f = fatal_line(&out);
+    assert!(f.contains("not in the roster"), "{f}");
+    let tries = out
+        .seen
+        .iter()
+        .filter(|l| l.contains("\"event\":\"connected\""))
+        .count();
+    // Backoff doubling to 2 s over the 20 s of grace: no reconnect loop.
+    assert!(tries <= 20, "{tries} connections before stopping");
+
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+#[test]
+fn a_relay_with_another_key_stops_the_member_after_a_bounded_retry() {
+    let s = setup("relaykey", 3);
+    let _relay = start_relay(&s);
+    let text = std::fs::read_to_string(&s.group).unwrap();
+    // A group file naming another relay key.
+    let wrong = run(&["keygen", "--out", &p(&s.dir, "wrong-relay.key")])
+        .trim()
+        .to_string();
+    let gf = dcnet::config::GroupFile::parse(&text, Path::new(&s.group)).unwrap();
+    let relay_key = gf.group.relay_key().to_string();
+    let wrong_path = p(&s.dir, "wrong-relay.toml");
+    std::fs::write(&wrong_path, text.replace(&relay_key, &wrong)).unwrap();
+    let mut m2 = start_member_with(&s, 2, &wrong_path, true);
+    let code = m2.wait_exit(HANDSHAKE_T);
+    assert_eq!(code, Some(1), "{:?}", m2.seen);
+    let f = fatal_line(&m2);
+    assert!(
+        f.contains("relay's key differs") && f.contains(&relay_key) && f.contains(&wrong),
+        "{f}"
+    );
+
     let _ = std::fs::remove_dir_all(&s.dir);
 }

@@ -479,10 +479,15 @@ enum Ended {
     Lost(String),
     /// The relay refused this member as a duplicate of an active connection.
     Duplicate,
+    /// The relay ended the handshake with a TLS alert (not authenticated: retried for a while).
+    Refused { why: String, advice: &'static str },
 }
 
-/// Consecutive handshakes the relay refuses before the member gives up.
-const MAX_REFUSALS: u32 = 3;
+/// How long handshake refusals (a TLS alert from the relay, a relay certificate with another
+/// key) must go on, with no frame from the relay in between, before the member gives up. Such
+/// evidence is not authenticated (an on-path attacker can forge a close in an Initial packet),
+/// so one refusal never stops a member; refusals that persist mean a configuration to fix.
+pub const HANDSHAKE_GRACE: Duration = Duration::from_secs(20);
 
 async fn run(
     mut d: Driver,
@@ -497,7 +502,8 @@ async fn run(
     let mut backoff = Duration::from_millis(100);
     // When the relay first refused us as a duplicate of an active connection, if it still does.
     let mut refused_since: Option<tokio::time::Instant> = None;
-    let mut refusals = 0u32;
+    // When the relay first refused a handshake, if it still does.
+    let mut handshake_since: Option<tokio::time::Instant> = None;
     let mut input_open = true;
     let mut draining = false;
     // What the user must see goes through the notes (the CLI prints them); the log only
@@ -536,13 +542,15 @@ async fn run(
                     fatal(msg);
                     break 'outer;
                 }
-                Err(ConnectFail::Refused(why)) => {
-                    refusals += 1;
-                    if refusals >= MAX_REFUSALS {
-                        fatal(refusal_advice(&why));
+                Err(ConnectFail::Refused { why, advice }) => {
+                    let since = *handshake_since.get_or_insert_with(tokio::time::Instant::now);
+                    if since.elapsed() >= HANDSHAKE_GRACE {
+                        fatal(format!("{why}, for {} s: {advice}; stopping", HANDSHAKE_GRACE.as_secs()));
                         break 'outer;
                     }
-                    let _ = notes.send(MemberNote::Disconnected(why));
+                    let _ = notes.send(MemberNote::Disconnected(format!(
+                        "{why}; retrying for up to {} s", HANDSHAKE_GRACE.as_secs()
+                    )));
                     if wait_or_stop(backoff, &mut shutdown).await {
                         break 'outer;
                     }
@@ -639,7 +647,7 @@ async fn run(
                     Some(bytes) => {
                         got_frame = true;
                         refused_since = None;
-                        refusals = 0;
+                        handshake_since = None;
                         if let Err(e) = d.member.handle_message(now(), &bytes) {
                             debug!(error = %e, "frame refused");
                         }
@@ -688,6 +696,24 @@ async fn run(
                 conn.close(super::CLOSE_BYE.into(), b"member stopping");
                 fatal(msg);
                 break 'outer;
+            }
+            Ended::Refused { why, advice } => {
+                let since = *handshake_since.get_or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() >= HANDSHAKE_GRACE {
+                    fatal(format!(
+                        "{why}, for {} s: {advice}; stopping",
+                        HANDSHAKE_GRACE.as_secs()
+                    ));
+                    break 'outer;
+                }
+                let _ = notes.send(MemberNote::Disconnected(format!(
+                    "{why}; retrying for up to {} s",
+                    HANDSHAKE_GRACE.as_secs()
+                )));
+                if wait_or_stop(backoff, &mut shutdown).await {
+                    break 'outer;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
             }
             Ended::Duplicate => {
                 // Another connection with this key is active. It may be a crashed predecessor
@@ -756,8 +782,9 @@ async fn stop_now(shutdown: &mut watch::Receiver<Stop>) {
 enum ConnectFail {
     /// Nothing to retry: this member's configuration is wrong.
     Fatal(String),
-    /// The relay refused this member's key at the handshake.
-    Refused(String),
+    /// The handshake failed in a way that points at a configuration error (retried for
+    /// [`HANDSHAKE_GRACE`], since it is not authenticated): what happened and what to fix.
+    Refused { why: String, advice: &'static str },
     /// Anything else (unreachable, timed out): retry with backoff.
     Other(String),
 }
@@ -769,28 +796,27 @@ impl From<quinn::ConnectionError> for ConnectFail {
             // Our own check of the relay's certificate failed: the key differs from the group file.
             E::TransportError(t) if is_crypto(u64::from(t.code)) => {
                 if let Some(at) = t.reason.find(tls::RELAY_KEY_MISMATCH) {
-                    ConnectFail::Fatal(format!(
-                        "{}: check the relay address and relay key in the group file (the \
-                         relay's operator can print its key with `dcnet key show`)",
-                        &t.reason[at..]
-                    ))
+                    ConnectFail::Refused {
+                        why: t.reason[at..].to_string(),
+                        advice: RELAY_KEY_ADVICE,
+                    }
                 } else {
                     ConnectFail::Other(e.to_string())
                 }
             }
             // The relay ended the handshake with a TLS alert: it refused our certificate.
-            E::ConnectionClosed(c) if is_crypto(u64::from(c.error_code)) => {
-                ConnectFail::Refused(format!(
-                    "the relay refused this member's key at the handshake ({})",
-                    String::from_utf8_lossy(&c.reason)
+            E::ConnectionClosed(c) if is_crypto(u64::from(c.error_code)) => ConnectFail::Refused {
+                why: handshake_refusal(&c.reason),
+                advice: ROSTER_ADVICE,
+            },
+            E::ApplicationClosed(c)
+                if c.error_code.into_inner() == u64::from(super::CLOSE_NOT_IN_ROSTER) =>
+            {
+                // Sent in an authenticated packet: no doubt about it.
+                ConnectFail::Fatal(format!(
+                    "the relay says this key is not in its roster: {ROSTER_ADVICE}; stopping"
                 ))
             }
-            E::ApplicationClosed(c) => match c.error_code.into_inner() {
-                x if x == u64::from(super::CLOSE_NOT_IN_ROSTER) => {
-                    ConnectFail::Refused("the relay says this key is not in its roster".into())
-                }
-                _ => ConnectFail::Other(e.to_string()),
-            },
             _ => ConnectFail::Other(e.to_string()),
         }
     }
@@ -801,11 +827,17 @@ fn is_crypto(code: u64) -> bool {
     (0x100..0x200).contains(&code)
 }
 
-fn refusal_advice(why: &str) -> String {
+const ROSTER_ADVICE: &str = "this member's key is not in the roster the relay runs. Check that \
+     --key is this member's key and that the relay uses the same group file (compare `dcnet \
+     group show` on both sides)";
+
+const RELAY_KEY_ADVICE: &str = "check the relay address and relay key in the group file (the \
+     relay's operator can print its key with `dcnet key show`)";
+
+fn handshake_refusal(reason: &[u8]) -> String {
     format!(
-        "{why}, {MAX_REFUSALS} times in a row: this member's key is not in the roster the relay \
-         runs. Check that --key is this member's key and that the relay uses the same group file \
-         (compare `dcnet group show` on both sides); stopping"
+        "the relay refused this member's key at the handshake ({})",
+        String::from_utf8_lossy(reason)
     )
 }
 
@@ -831,19 +863,17 @@ fn classify_close(conn: &quinn::Connection, group_hex: &str) -> Option<Ended> {
                      uses (`dcnet group show FILE` prints a file's group id); stopping"
                 )))
             } else if code == u64::from(super::CLOSE_NOT_IN_ROSTER) {
-                Some(Ended::Fatal(refusal_advice(
-                    "the relay says this key is not in its roster",
+                Some(Ended::Fatal(format!(
+                    "the relay says this key is not in its roster: {ROSTER_ADVICE}; stopping"
                 )))
             } else {
                 None
             }
         }
-        E::ConnectionClosed(c) if is_crypto(u64::from(c.error_code)) => {
-            Some(Ended::Fatal(refusal_advice(&format!(
-                "the relay refused this member's key at the handshake ({})",
-                String::from_utf8_lossy(&c.reason)
-            ))))
-        }
+        E::ConnectionClosed(c) if is_crypto(u64::from(c.error_code)) => Some(Ended::Refused {
+            why: handshake_refusal(&c.reason),
+            advice: ROSTER_ADVICE,
+        }),
         _ => None,
     }
 }

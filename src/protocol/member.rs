@@ -200,6 +200,9 @@ const OUTBOX_VERSION: u8 = 1;
 struct SavedOutbox {
     version: u8,
     group: Hash,
+    /// Members this member had convicted: §7.1's R and floor leave them out, so a restarted
+    /// member that forgot them would wait for a removed member forever.
+    convicted: Vec<u32>,
     messages: Vec<SavedMessage>,
 }
 
@@ -211,6 +214,9 @@ struct SavedMessage {
     done: Vec<bool>,
     first_present: Option<Vec<u32>>,
     anonymity: Option<Vec<u32>>,
+    /// Accusations possibly missed: those recorded, plus one if a piece's round was still
+    /// unresolved when the snapshot was written.
+    unknown_accusers: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,6 +270,14 @@ struct Outgoing {
     first_present: Option<BTreeSet<u32>>,
     /// A: the intersection of the present sets of every attempt in which a piece went out.
     anonymity: Option<BTreeSet<u32>>,
+    /// The round of the last attempt in which a piece went out, while the member has not yet
+    /// seen whether that round brought an accusation (it learns it before it accepts a later
+    /// Open). Kept in the outbox file: a member that restarts in between cannot know.
+    unresolved: Option<u64>,
+    /// Accusations this member may have missed (it restarted while a piece's round was
+    /// unresolved): each may have told the relay that one member of A sent nothing then, so the
+    /// anonymity check counts A that much smaller, for good.
+    unknown_accusers: usize,
 }
 
 /// One attempt in flight (or the last completed one, kept for blame).
@@ -535,6 +549,8 @@ impl Member {
             frags,
             first_present: None,
             anonymity: None,
+            unresolved: None,
+            unknown_accusers: 0,
         });
         self.outbox_rev += 1;
         Ok(ticket)
@@ -556,6 +572,7 @@ impl Member {
         let saved = SavedOutbox {
             version: OUTBOX_VERSION,
             group: *self.group.id(),
+            convicted: self.convicted.iter().copied().collect(),
             messages: self
                 .queue
                 .iter()
@@ -569,6 +586,8 @@ impl Member {
                     done: o.state.iter().map(|s| *s == FragState::Done).collect(),
                     first_present: sorted(&o.first_present),
                     anonymity: sorted(&o.anonymity),
+                    unknown_accusers: (o.unknown_accusers + usize::from(o.unresolved.is_some()))
+                        .min(u32::MAX as usize) as u32,
                 })
                 .collect(),
         };
@@ -597,6 +616,9 @@ impl Member {
         let cap = self.layout.capacity();
         let max = usize::from(self.group.params().max_fragments);
         let n = self.group.size() as u32;
+        if saved.convicted.iter().any(|&i| i >= n) {
+            return Err("a recorded conviction names no roster member".into());
+        }
         let mut restored = Vec::new();
         for m in saved.messages.into_iter().rev() {
             let frags = slots::fragment(&m.message, cap, m.msg_id);
@@ -628,10 +650,14 @@ impl Member {
                 frags,
                 first_present: set(m.first_present)?,
                 anonymity: set(m.anonymity)?,
+                unresolved: None,
+                unknown_accusers: m.unknown_accusers as usize,
             });
             restored.push(ticket);
         }
         restored.reverse();
+        // Its own earlier verdicts (checked when it reached them).
+        self.convicted.extend(saved.convicted);
         self.outbox_rev += 1;
         Ok(restored)
     }
@@ -1036,6 +1062,14 @@ impl Member {
             self.store.store(reserve).map_err(ProtocolError::Persist)?;
         }
         self.hw = round;
+        // Accepting a later Open means every accusation about earlier rounds was seen (a case
+        // the member saw open must conclude first).
+        for o in self.queue.iter_mut() {
+            if o.unresolved.is_some_and(|r| r < round) {
+                o.unresolved = None;
+                self.outbox_rev += 1;
+            }
+        }
         // A new Open replaces an attempt the relay gave up on without telling us.
         self.abandon_attempt();
         let attempt = self.compose(m);
@@ -1177,6 +1211,8 @@ impl Member {
             Some(a) => a.intersection(present).copied().collect(),
             None => present.clone(),
         };
+        // Accusations it may have missed across a restart each count as one member less.
+        let a_len = a.len().saturating_sub(o.unknown_accusers);
         if let Some(r) = &o.first_present {
             let missing: Vec<u32> = r
                 .iter()
@@ -1189,7 +1225,7 @@ impl Member {
                         "{} member(s) present when its first piece went out are absent now",
                         missing.len()
                     ),
-                    a.len(),
+                    a_len,
                     floor,
                 ));
             }
@@ -1199,14 +1235,13 @@ impl Member {
         // roster allows it, so the set stays at or above the floor afterwards too.
         let left = self.group.size().saturating_sub(self.convicted.len());
         let need = if floor < left { floor + 1 } else { floor };
-        if a.len() < need {
+        if a_len < need {
             return Err((
                 format!(
-                    "its anonymity set would be {} members, and one accusation could take it \
-                     below the floor of {floor}",
-                    a.len()
+                    "its anonymity set would be {a_len} members, and one accusation could take \
+                     it below the floor of {floor}"
                 ),
-                a.len(),
+                a_len,
                 floor,
             ));
         }
@@ -1715,6 +1750,7 @@ impl Member {
                 Some(x) => x.intersection(&present).copied().collect(),
                 None => present,
             });
+            o.unresolved = Some(a.round);
             self.outbox_rev += 1;
         }
     }
@@ -2210,7 +2246,10 @@ impl Member {
         while let Some(o) = self.queue.front() {
             if o.state.iter().all(|s| *s == FragState::Done) {
                 let ticket = o.ticket;
-                let anonymity = o.anonymity.as_ref().map_or(0, |a| a.len());
+                let anonymity = o
+                    .anonymity
+                    .as_ref()
+                    .map_or(0, |a| a.len().saturating_sub(o.unknown_accusers));
                 self.queue.pop_front();
                 self.outbox_rev += 1;
                 self.events.push_back(MemberEvent::Sent {
