@@ -201,6 +201,9 @@ struct ParamsToml {
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GroupToml {
+    /// The protocol version the file is for (absent: 1, the only one so far).
+    #[serde(default)]
+    protocol: Option<u32>,
     name: String,
     relay: String,
     relay_key: String,
@@ -242,6 +245,7 @@ impl GroupFile {
     pub fn to_toml(&self) -> String {
         let p = self.group.params();
         let t = GroupToml {
+            protocol: Some(crate::wire::PROTOCOL_VERSION),
             name: self.group.name().to_string(),
             relay: self.relay_addr.clone(),
             relay_key: self.group.relay_key().to_string(),
@@ -280,6 +284,18 @@ impl GroupFile {
     /// Parses and validates TOML text; `path` names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<GroupFile, FileError> {
         let t: GroupToml = toml::from_str(text).map_err(|e| invalid(path, e.to_string()))?;
+        if let Some(v) = t.protocol.filter(|&v| v != crate::wire::PROTOCOL_VERSION) {
+            return Err(invalid(
+                path,
+                format!(
+                    "protocol = {v}: this file is for protocol version {v}, and this dcnet speaks \
+                     version {} (use a dcnet that speaks version {v}, or a group file for \
+                     version {})",
+                    crate::wire::PROTOCOL_VERSION,
+                    crate::wire::PROTOCOL_VERSION
+                ),
+            ));
+        }
         let relay_key: PublicKey = t
             .relay_key
             .parse()
@@ -391,6 +407,34 @@ mod tests {
         assert!(e.contains("slot_bytes"), "{e}");
         let bad = text.replace("[[member]]", "[[members]]");
         assert!(GroupFile::parse(&bad, Path::new("x.toml")).is_err());
+        // The protocol version: written, checked, and absent means 1.
+        assert!(text.contains("protocol = 1"), "{text}");
+        let e = GroupFile::parse(
+            &text.replace("protocol = 1", "protocol = 2"),
+            Path::new("x.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("protocol version 2") && e.contains("speaks version 1"),
+            "{e}"
+        );
+        let old =
+            GroupFile::parse(&text.replace("protocol = 1\n", ""), Path::new("x.toml")).unwrap();
+        assert_eq!(old.group.id(), g.group.id());
+        // Keys §2.10 would refuse to verify under are refused in the file: the identity point
+        // (small order) and a non-canonical encoding of it (y = p + 1).
+        let relay_hex = relay.to_string();
+        let identity = format!("01{}", "00".repeat(31));
+        let mut noncanon = [0xffu8; 32];
+        noncanon[0] = 0xee;
+        noncanon[31] = 0x7f;
+        for k in [identity, hex::encode(noncanon)] {
+            let e = GroupFile::parse(&text.replace(&relay_hex, &k), Path::new("x.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("relay_key"), "{k}: {e}");
+        }
         assert!(GroupFile::new("g", "nohost", relay, vec![], RoundParams::default()).is_err());
     }
 

@@ -16,6 +16,10 @@ use crate::crypto::merkle::ChunkProof;
 use crate::crypto::{Hash, hash, tags};
 use bincode::{Decode, Encode};
 
+/// The protocol version this code speaks (docs/PROTOCOL.md, "Version"): in every domain tag
+/// (`dcnet/v1/…`), the ALPN (`dcnet/1`), the group file (`protocol = 1`) and the Hello.
+pub const PROTOCOL_VERSION: u32 = 1;
+
 /// Largest frame accepted from the network, in bytes.
 pub const MAX_FRAME: usize = 16 << 20;
 
@@ -394,6 +398,8 @@ pub struct Evidence {
 /// epoch its members have seen.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub struct Hello {
+    /// [`PROTOCOL_VERSION`]: the relay refuses a Hello of another version.
+    pub protocol: u32,
     /// Highest round the member accepted.
     pub high_water: u64,
     /// The member's epoch.

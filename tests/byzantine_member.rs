@@ -36,6 +36,7 @@ fn hello(tg: &TestGroup, epoch: u64, high_water: u64, hello_epoch: u64) -> Vec<u
         0,
         Sender::Member(BAD),
         Hello {
+            protocol: dcnet::wire::PROTOCOL_VERSION,
             high_water,
             epoch: hello_epoch,
             last_case: Some([0xee; 32]),

@@ -26,7 +26,16 @@ impl std::str::FromStr for PublicKey {
         let arr: [u8; 32] = bytes
             .try_into()
             .map_err(|_| "public key must be 32 bytes (64 hex digits)".to_string())?;
-        VerifyingKey::from_bytes(&arr).map_err(|_| "not a valid Ed25519 public key".to_string())?;
+        let vk = VerifyingKey::from_bytes(&arr)
+            .map_err(|_| "not a valid Ed25519 public key".to_string())?;
+        // The keys §2.10 verifies under: canonical encodings of points not of small order
+        // (no honest key is either; refusing them keeps every implementation's verdicts equal).
+        let canonical = curve25519_dalek::edwards::CompressedEdwardsY(arr)
+            .decompress()
+            .is_some_and(|p| p.compress().to_bytes() == arr);
+        if !canonical || vk.is_weak() {
+            return Err("not a usable Ed25519 public key (non-canonical or of small order)".into());
+        }
         Ok(PublicKey(arr))
     }
 }

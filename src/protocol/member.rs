@@ -517,6 +517,7 @@ impl Member {
             0,
             Sender::Member(self.me),
             Hello {
+                protocol: wire::PROTOCOL_VERSION,
                 high_water: self.hw,
                 epoch: self.epoch_for_signing(),
                 last_case: self.last_case,

@@ -929,6 +929,9 @@ impl Relay {
                 if !m.verify(&pk) {
                     return Err(ProtocolError::BadSignature(kind));
                 }
+                if m.body.protocol != wire::PROTOCOL_VERSION {
+                    return Err(invalid(kind, "speaks another protocol version"));
+                }
                 self.handle_hello(now, from, &m.body);
                 Ok(())
             }
