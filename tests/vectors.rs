@@ -714,7 +714,6 @@ fn wire_vectors() -> Value {
             last_case: Some(b("case"))
         }
     );
-    drop(push);
     Value::Array(out)
 }
 
