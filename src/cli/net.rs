@@ -321,8 +321,15 @@ pub fn describe_group(gf: &GroupFile) -> String {
         (
             "tolerance",
             format!(
-                "{} (a message goes out only while at least {floor} of the {n} members are present)",
-                p.tolerance
+                "{} (a message goes out only while at least {} of the {n} members are present: \
+                 the floor {floor}{})",
+                p.tolerance,
+                if floor < n { floor + 1 } else { floor },
+                if floor < n {
+                    " and one to spare against an accusation"
+                } else {
+                    ""
+                }
             ),
         ),
         (
