@@ -458,8 +458,8 @@ impl Driver {
         if self.saved_rev == Some(rev) {
             return Ok(());
         }
-        if self.member.pending() == 0 {
-            // Nothing waiting: no file (nothing unsent stays on disk).
+        if self.member.pending() == 0 && self.member.convicted().is_empty() {
+            // Nothing waiting and nothing learnt: no file (nothing unsent stays on disk).
             o.remove()?;
         } else {
             o.write(&self.member.outbox_snapshot())?;
