@@ -46,13 +46,20 @@ pub enum WireError {
     /// Bytes left over after the message.
     #[error("{0} trailing bytes after the message")]
     Trailing(usize),
+    /// The bytes decode, but are not the canonical encoding of what they decode to (a varint
+    /// in a longer form than needed).
+    #[error("not the canonical encoding (a varint longer than needed)")]
+    NonCanonical,
     /// Header kind and body type disagree.
     #[error("header kind does not match the body")]
     KindMismatch,
 }
 
-/// Decodes exactly one value from `bytes`, refusing oversize input and trailing bytes.
-pub fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, WireError> {
+/// Decodes exactly one value from `bytes`, refusing oversize input, trailing bytes and any
+/// encoding that is not the canonical one (bincode accepts a varint in a longer form than
+/// needed; signatures and digests are over the canonical encoding, so a frame is accepted only
+/// if it *is* that encoding: every implementation then accepts the same frames).
+pub fn decode<T: Decode<()> + Encode>(bytes: &[u8]) -> Result<T, WireError> {
     if bytes.len() > MAX_FRAME {
         return Err(WireError::TooLarge(bytes.len()));
     }
@@ -60,6 +67,9 @@ pub fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, WireError> {
         .map_err(|e| WireError::Malformed(e.to_string()))?;
     if used != bytes.len() {
         return Err(WireError::Trailing(bytes.len() - used));
+    }
+    if encode(&v) != bytes {
+        return Err(WireError::NonCanonical);
     }
     Ok(v)
 }
@@ -525,6 +535,21 @@ mod tests {
             decode_frame(&encode(&bad)).unwrap_err(),
             WireError::KindMismatch
         );
+    }
+
+    #[test]
+    fn non_minimal_varints_are_refused() {
+        let k = IdentityKey::from_secret_bytes(&[4; 32]);
+        let frame = Signed::sign(&k, [1; 32], 2, 3, Sender::Member(0), Unblind { z: [9; 32] })
+            .into_frame();
+        assert!(decode_frame(&frame).is_ok());
+        // The header's epoch (2) at offset 32, written as 0xfb 02 00 instead of 02.
+        let mut long = frame[..32].to_vec();
+        long.extend_from_slice(&[0xfb, 0x02, 0x00]);
+        long.extend_from_slice(&frame[33..]);
+        let f: Result<Frame, _> = bincode::decode_from_slice(&long, config()).map(|x| x.0);
+        assert_eq!(f.map(|f| f.header.epoch).ok(), Some(2), "bincode itself accepts it");
+        assert_eq!(decode_frame(&long).unwrap_err(), WireError::NonCanonical);
     }
 
     #[test]

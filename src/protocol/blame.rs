@@ -917,7 +917,9 @@ fn judge_inner(case: &Case, live: bool) -> EResult<Assessment> {
             return Err(EvidenceError::Inconsistent("disclosure not from a member"));
         };
         let pk = need(rv.group.member_key(i), "discloser outside the roster")?;
-        if !present.contains(&i) || disclosed.contains_key(&i) {
+        // In ascending signer order, each once: the first malformed one decides a verdict, so
+        // the order must not be the relay's choice (PROTOCOL.md §11.7).
+        if !present.contains(&i) || disclosed.keys().next_back().is_some_and(|&last| last >= i) {
             return Err(EvidenceError::Inconsistent("disclosure out of place"));
         }
         if !d.verify(pk)
