@@ -223,10 +223,18 @@ fn regenerate_transcript() {
             "public_key": hex::encode(tg.relay_key.public().0),
         },
         "members": members,
-        "epoch_secret_note": "e (and E = e·B) of epoch 1 as dcnet's engine draws it from \
-            rng_seed: ChaCha20Rng::from_seed(rng_seed), 8 bytes per message submitted before the \
-            epoch, then 64 bytes w, e = w mod l (§2.3). dcnet-specific (how an engine uses its \
-            RNG is not protocol); published so a checker can recompute pads and footprints.",
+        "rng_draws": "dcnet-specific, not protocol (an engine's use of its RNG is its own \
+            business), published so that an implementation can reproduce the members' frames \
+            too and a checker can recompute pads: a member's engine RNG is \
+            ChaCha20Rng::from_seed(rng_seed), i.e. the ChaCha20 keystream of §2.5 with key \
+            rng_seed, nonce 0 and block counter 0, read in order: 8 bytes msg_id per message \
+            submitted (here before the relay starts); at each accepted EpochRequest 64 bytes w, \
+            e = w mod l (drawn again if 0; epoch_secret holds e and E = e·B); at each accepted \
+            Open a u64 coin (8 bytes little-endian; coin = (u64 >> 11) / 2^53: with a fragment \
+            pending reserve a trap if coin < p_trap, else the fragment; idle, a trap if coin < \
+            p_cover, else no reservation), if reserving a u64 c (cell = c mod cells), then 32 \
+            bytes z. Nothing else draws in an honest run (Ed25519 signatures are deterministic; \
+            DLEQ nonces are drawn only in blame).",
         "submitted": [{"member": SENDER, "text": TEXT, "hex": hex::encode(TEXT), "before_start": true}],
         "start_at_us": 0,
         "steps": steps,

@@ -31,6 +31,10 @@ and across frames (§5, §8, §2.4–§2.7, §6, §7):
     and zeros in the others, and in the slots either nothing (no allocation, or no slot won) or,
     in the one slot it won from Open.alloc's round (§6, recomputed from that round's cleartext),
     an intact trap (§7, keyed by its Γ of the reserving round) or an intact fragment;
+  - dcnet's RNG draws (the file's "rng_draws", not protocol): from the ChaCha20 keystream of each
+    rng_seed, the submitter's msg_id, every e_i, and per round the coin (a won slot holds a trap
+    or the fragment as the coin of the reserving round says), the cell m_i's footprint is in,
+    and z_i; so the members' frames, too, are reproducible from the file;
   - every slot of every round reads per §7 as empty, trap or fragment where allocated and is
     zero where unallocated (D is empty, §11.1, so no blame case: no blame frame appears);
   - each recorded delivery: the slot of that round is an intact fragment whose payload is the
@@ -209,6 +213,30 @@ def main():
                                E[j], K)
     head = H("dcnet/v1/view-genesis", gid, u64(epoch), b"".join(u32(i) + E[i] for i in range(n)))
 
+    # ---- dcnet's member RNG (not protocol; documented in transcript.json "rng_draws"): the
+    # ChaCha20 keystream of rng_seed (nonce 0, counter 0), read in order: 8 bytes msg_id per
+    # message submitted, 64 bytes w per epoch (e = w mod l), then per accepted Open a u64 coin,
+    # a u64 cell draw (cell = u64 mod cells) and 32 bytes z.
+    class Stream:
+        def __init__(self, seed):
+            self.ks, self.i = G.keystream(seed, 0, 0, 4096), 0
+
+        def take(self, k):
+            self.i += k
+            return self.ks[self.i - k:self.i]
+
+        def u64(self):
+            return int.from_bytes(self.take(8), "little")
+
+    rng = [Stream(bytes.fromhex(m["rng_seed"])) for m in t["members"]]
+    msg_ids = {}
+    for sm in t["submitted"]:
+        msg_ids[sm["member"]] = rng[sm["member"]].take(8)
+    for i in range(n):
+        w64 = int.from_bytes(rng[i].take(64), "little") % R.L
+        ok(w64 == e[i], "member %d: e = (64 bytes of its RNG stream) mod l" % i)
+    coins = {}
+
     # ---- rounds
     rounds = sorted(r for (k, r) in relay_msgs if k == "Open")
     ok(rounds == sorted(set(rounds)) and rounds[0] >= 1, "rounds increase")
@@ -312,6 +340,9 @@ def main():
             gamma_of[(i, rnd)] = gm
             fp = H("dcnet/v1/footprint", gm)[:8]
             mine = [c for c in range(cells) if m[8 * c:8 * c + 8] == fp]
+            coins[(i, rnd)] = (rng[i].u64() >> 11) / float(1 << 53)
+            ok(mine == [rng[i].u64() % cells], w + ": m_%d's cell is its RNG draw" % i)
+            ok(rng[i].take(32) == unblinds[i]["body"]["z"], w + ": z_%d is its RNG draw" % i)
             ok(len(mine) == 1 and all(not any(m[8 * c:8 * c + 8]) for c in range(cells)
                                       if c not in mine),
                w + ": m_%d holds its footprint in exactly one cell, zeros elsewhere" % i)
@@ -321,6 +352,13 @@ def main():
                     kind = R.parse(sb, rnd, sl, b)
                     NOTES.append("round %d: member %d won slot %d and wrote a %s"
                                  % (rnd, i, sl, kind))
+                    coin = coins[(i, alloc[0])]
+                    if i in msg_ids:
+                        ok(kind == ("trap" if coin < p["p_trap"] else "fragment"),
+                           w + ": m_%d slot content follows its coin (p_trap)" % i)
+                    else:
+                        ok(kind == "trap" and coin < p["p_cover"],
+                           w + ": idle m_%d covers with a trap (p_cover)" % i)
                     if kind == "trap":
                         ok(b == R.trap_slot(sb, owners[sl][1], rnd, sl)[1],
                            w + ": m_%d slot %d is its trap (§7)" % (i, sl))
@@ -361,6 +399,7 @@ def main():
             b, owner = got
             body = b[:-32]
             msg_id, digest = body[1:9], body[9:25]
+            ok(msg_id == msg_ids.get(owner), "msg_id is the submitter's first RNG draw")
             index, count, ln = struct.unpack("<HHH", body[25:31])
             ok((index, count) == (0, 1), "one fragment, index 0")
             ok(body[31:31 + ln] == msg, "the fragment's payload is the delivered message")
