@@ -118,7 +118,7 @@ fn regenerate_transcript() {
         .unwrap();
     net.start();
     let mut steps = Vec::new();
-    let mut epoch_keys = vec![None; N];
+    let mut epoch_keys = [None; N];
     let all_delivered = |net: &Network| {
         (0..N).all(|i| {
             net.member_events[i]
