@@ -80,6 +80,23 @@ fn group_id() {
         "params bytes"
     );
     assert_eq!(group.id().to_vec(), hx(&g["group_id"]), "group_id");
+    // Defaults (cells 0, slots 0, the tolerance marker) are resolved before hashing.
+    let u = &g["unresolved"];
+    let params: RoundParams = serde_json::from_value(u["params"].clone()).unwrap();
+    assert_eq!(params.tolerance, dcnet::params::AUTO_TOLERANCE);
+    let group = Group::new(
+        g["name"].as_str().unwrap(),
+        group.members().to_vec(),
+        *group.relay_key(),
+        params,
+    )
+    .unwrap();
+    assert_eq!(
+        group.params().canonical_bytes(),
+        hx(&u["params_bytes"]),
+        "resolved params bytes"
+    );
+    assert_eq!(group.id().to_vec(), hx(&u["group_id"]), "resolved group_id");
 }
 
 #[test]

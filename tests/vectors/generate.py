@@ -111,11 +111,22 @@ def group_id():
     for n, k in members:
         roster += struct.pack("<H", len(n)) + n.encode() + k
     roster += relay
-    pb = u32(params["cells"]) + u32(params["slots"]) + u32(params["slot_bytes"])
-    pb += struct.pack("<d", params["p_trap"]) + struct.pack("<d", params["p_cover"])
-    for d in ["keys_ms", "commit_ms", "reveal_ms", "unblind_ms", "post_round_ms", "round_ms"]:
-        pb += u64(params[d])
-    pb += struct.pack("<H", params["max_fragments"]) + u32(params["tolerance"])
+
+    def params_bytes(q):
+        pb = u32(q["cells"]) + u32(q["slots"]) + u32(q["slot_bytes"])
+        pb += struct.pack("<d", q["p_trap"]) + struct.pack("<d", q["p_cover"])
+        for d in ["keys_ms", "commit_ms", "reveal_ms", "unblind_ms", "post_round_ms", "round_ms"]:
+            pb += u64(q[d])
+        return pb + struct.pack("<H", q["max_fragments"]) + u32(q["tolerance"])
+
+    pb = params_bytes(params)
+    # §2.2: parameters are hashed resolved: slots 0 → N, cells 0 → 2N, tolerance 0xFFFFFFFF →
+    # N − max(2, ⌈N/2⌉).
+    n = len(members)
+    unresolved = dict(params, cells=0, slots=0, tolerance=0xFFFFFFFF)
+    resolved = dict(unresolved, cells=2 * n, slots=n,
+                    tolerance=n - max(2, (n + 1) // 2))
+    rb = params_bytes(resolved)
     return {
         "name": name,
         "members": [{"name": n, "key": k.hex()} for n, k in members],
@@ -124,6 +135,9 @@ def group_id():
         "roster_bytes": roster.hex(),
         "params_bytes": pb.hex(),
         "group_id": H("dcnet/v1/group-id", roster, pb).hex(),
+        "unresolved": {"params": unresolved, "resolved": resolved,
+                       "params_bytes": rb.hex(),
+                       "group_id": H("dcnet/v1/group-id", roster, rb).hex()},
     }
 
 
