@@ -1,8 +1,9 @@
 //! Evidence-bundle vectors (tests/vectors/evidence.json, docs/PROTOCOL.md §11.8): one bundle
 //! per rule a seeded in-memory run convicts with, one `unresolved` bundle, and one corrupted
 //! bundle that must be refused. Written by the ignored `regenerate_evidence_vectors`; checked
-//! here with the library (`blame::decode_evidence` + `blame::judge`) and with the binary
-//! (`dcnet verify-evidence --group`).
+//! here with the library (`blame::decode_evidence` + `blame::judge`), with the binary
+//! (`dcnet verify-evidence --group`), and by tests/vectors/check_evidence.py (Python, from the
+//! spec alone).
 
 mod common;
 
@@ -346,4 +347,27 @@ fn verify_evidence_binary_agrees() {
             assert!(stderr.contains(&why), "{name}: stderr {stderr}");
         }
     }
+}
+
+/// The independent Python checker (tests/vectors/check_evidence.py, standard library only,
+/// written from docs/PROTOCOL.md) parses every bundle and verifies every signature in it.
+#[test]
+fn python_checks_the_bundles_from_the_spec() {
+    let script = format!(
+        "{}/tests/vectors/check_evidence.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = match std::process::Command::new("python3").arg(&script).output() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("python3 is not installed ({e}): the independent check did not run");
+            return;
+        }
+    };
+    assert!(
+        out.status.success(),
+        "check_evidence.py failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
