@@ -116,24 +116,10 @@ def read_case(body):
     found = []
     case = {"group": read_group(r)}
     for name, t in CASE:
-        case[name] = read_field(r, t, found)
+        case[name] = read(r, t, found)
     if r.i != len(body):
         raise ValueError("%d trailing bytes after the Case" % (len(body) - r.i))
     return case, found
-
-
-def read_field(r, t, found):
-    """Top-level Case fields: Options and pairs of signed messages."""
-    if t[0] == "signed":
-        return read(r, t, found)
-    if t[0] == "option":
-        tag = r.take(1)[0]
-        if tag > 1:
-            raise ValueError("bad option tag")
-        return read_field(r, t[1], found) if tag else None
-    if t[0] == "tuple":
-        return [read_field(r, x, found) for x in t[1]]
-    raise ValueError("unexpected Case field type")
 
 
 def check_vector(v, fail):
