@@ -540,15 +540,19 @@ mod tests {
     #[test]
     fn non_minimal_varints_are_refused() {
         let k = IdentityKey::from_secret_bytes(&[4; 32]);
-        let frame = Signed::sign(&k, [1; 32], 2, 3, Sender::Member(0), Unblind { z: [9; 32] })
-            .into_frame();
+        let frame =
+            Signed::sign(&k, [1; 32], 2, 3, Sender::Member(0), Unblind { z: [9; 32] }).into_frame();
         assert!(decode_frame(&frame).is_ok());
         // The header's epoch (2) at offset 32, written as 0xfb 02 00 instead of 02.
         let mut long = frame[..32].to_vec();
         long.extend_from_slice(&[0xfb, 0x02, 0x00]);
         long.extend_from_slice(&frame[33..]);
         let f: Result<Frame, _> = bincode::decode_from_slice(&long, config()).map(|x| x.0);
-        assert_eq!(f.map(|f| f.header.epoch).ok(), Some(2), "bincode itself accepts it");
+        assert_eq!(
+            f.map(|f| f.header.epoch).ok(),
+            Some(2),
+            "bincode itself accepts it"
+        );
         assert_eq!(decode_frame(&long).unwrap_err(), WireError::NonCanonical);
     }
 

@@ -371,3 +371,38 @@ fn python_checks_the_bundles_from_the_spec() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A relay key shared by two groups: a relay message re-signed under another group id cannot
+/// stand in a case of this group (each bundle's record-mismatch case, with its ZSet re-signed by
+/// the same relay key for another group, is refused; re-signed for its own group it still
+/// convicts).
+#[test]
+fn relay_messages_of_another_group_are_refused_in_a_case() {
+    let tg = TestGroup::new(N, group_params(), GROUP_SEED).unwrap();
+    let v = load()
+        .into_iter()
+        .find(|v| v["name"] == "record-mismatch")
+        .expect("a record-mismatch vector");
+    let case = blame::decode_evidence(&bundle(&v)).unwrap();
+    let resign = |group_id: [u8; 32]| {
+        let mut c = case.clone();
+        let z = c.zset.take().expect("a ZSet");
+        c.zset = Some(dcnet::wire::Signed::sign(
+            &tg.relay_key,
+            group_id,
+            z.header.epoch,
+            z.header.round,
+            z.header.sender,
+            z.body,
+        ));
+        c
+    };
+    let same = blame::judge(&resign(*tg.group.id())).expect("same group");
+    assert_eq!(verdict_json(&same), v["verdict"]);
+    let mut other = *tg.group.id();
+    other[0] ^= 1;
+    assert!(
+        blame::judge(&resign(other)).is_err(),
+        "a ZSet signed for another group was accepted"
+    );
+}

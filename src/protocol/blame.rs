@@ -755,15 +755,39 @@ fn judge_inner(case: &Case, live: bool) -> EResult<Assessment> {
     let group = Group::from_data(&case.group).map_err(|e| EvidenceError::Group(e.to_string()))?;
     check_keys(&group, &case.epoch_keys)?;
     let relay = group.relay_key();
-    let signed_ok = case.record.as_ref().is_none_or(|r| r.verify(relay))
-        && case.zset.as_ref().is_none_or(|z| z.verify(relay))
+    // Signed by the relay *for this group*: a relay key shared by two groups must not let a
+    // message of one stand in a case of the other.
+    let gid = *group.id();
+    let ok = |h: &wire::Header, v: bool| v && h.group_id == gid;
+    let signed_ok = ok(&case.epoch_keys.header, true)
+        && case
+            .record
+            .as_ref()
+            .is_none_or(|r| ok(&r.header, r.verify(relay)))
+        && case
+            .zset
+            .as_ref()
+            .is_none_or(|z| ok(&z.header, z.verify(relay)))
         && case
             .alloc
             .as_ref()
-            .is_none_or(|(r, z)| r.verify(relay) && z.verify(relay))
-        && case.disclosure.as_ref().is_none_or(|d| d.verify(relay))
-        && case.start.as_ref().is_none_or(|s| s.verify(relay))
-        && case.reveals.as_ref().is_none_or(|r| r.verify(relay));
+            .is_none_or(|(r, z)| ok(&r.header, r.verify(relay)) && ok(&z.header, z.verify(relay)))
+        && case
+            .disclosure
+            .as_ref()
+            .is_none_or(|d| ok(&d.header, d.verify(relay)))
+        && case
+            .start
+            .as_ref()
+            .is_none_or(|s| ok(&s.header, s.verify(relay)))
+        && case
+            .reveals
+            .as_ref()
+            .is_none_or(|r| ok(&r.header, r.verify(relay)))
+        && case
+            .equivocation
+            .as_ref()
+            .is_none_or(|(a, b)| a.header.group_id == gid && b.header.group_id == gid);
     if !signed_ok {
         return Err(EvidenceError::Signature("relay message"));
     }
