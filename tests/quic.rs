@@ -651,3 +651,86 @@ fn a_relay_with_another_key_stops_the_member_after_a_bounded_retry() {
 
     let _ = std::fs::remove_dir_all(&s.dir);
 }
+
+/// `dcnet relay --transcript FILE`: every frame the relay received and sent, as on the wire
+/// (docs/PROTOCOL.md §12.1), readable by its owner only and never overwritten.
+#[test]
+fn the_relay_transcript_holds_every_frame_as_on_the_wire() {
+    use dcnet::wire::{Body, Sender, decode_frame};
+    let s = setup("transcript", 3);
+    let path = p(&s.dir, "relay.transcript");
+    let mut relay = Proc::start(
+        "relay",
+        &[
+            "relay",
+            "--group",
+            &s.group,
+            "--key",
+            &p(&s.dir, "relay.key"),
+            "--transcript",
+            &path,
+        ],
+    );
+    assert!(relay.wait_for(T, |l| l.contains("relay listening")));
+    let mut ms: Vec<Proc> = (0..3).map(|i| start_member(&s, i, true)).collect();
+    for m in ms.iter_mut() {
+        joined(m);
+    }
+    ms[0].send_line("on the record");
+    {
+        let mut refs: Vec<&mut Proc> = ms.iter_mut().collect();
+        all_deliver(&mut refs, "on the record");
+    }
+    signal(&relay, "-TERM");
+    assert_eq!(relay.wait_exit(Duration::from_secs(10)), Some(0));
+    let bytes = std::fs::read(&path).expect("the transcript");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "transcript mode {mode:o}");
+    }
+    assert_eq!(&bytes[..8], b"dcnetRT1");
+    let (mut at, mut received, mut sent, mut hellos, mut last_t) = (8usize, 0, 0, 0, 0u64);
+    while at < bytes.len() {
+        let dir = bytes[at];
+        let member = u32::from_le_bytes(bytes[at + 1..at + 5].try_into().unwrap());
+        let t = u64::from_le_bytes(bytes[at + 5..at + 13].try_into().unwrap());
+        let len = u32::from_be_bytes(bytes[at + 13..at + 17].try_into().unwrap()) as usize;
+        let frame = &bytes[at + 17..at + 17 + len];
+        at += 17 + len;
+        assert!(member < 3 && dir <= 1 && t >= last_t, "record header");
+        last_t = t;
+        let f = decode_frame(frame).expect("every recorded frame decodes");
+        if dir == 0 {
+            received += 1;
+            assert_eq!(f.header.sender, Sender::Member(member));
+            hellos += usize::from(matches!(f.body, Body::Hello(_)));
+        } else {
+            sent += 1;
+            assert_eq!(f.header.sender, Sender::Relay);
+        }
+    }
+    assert_eq!(at, bytes.len(), "no partial record");
+    assert!(hellos >= 3, "every member's Hello is recorded");
+    assert!(
+        received > 10 && sent > 10,
+        "{received} received, {sent} sent"
+    );
+    // Never overwritten.
+    let mut again = Proc::start(
+        "relay",
+        &[
+            "relay",
+            "--group",
+            &s.group,
+            "--key",
+            &p(&s.dir, "relay.key"),
+            "--transcript",
+            &path,
+        ],
+    );
+    assert_eq!(again.wait_exit(Duration::from_secs(10)), Some(1));
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    let _ = std::fs::remove_dir_all(&s.dir);
+}

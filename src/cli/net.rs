@@ -143,6 +143,10 @@ pub struct RelayArgs {
     /// Address to listen on (default: the group file's relay address).
     #[arg(long)]
     pub listen: Option<String>,
+    /// Write every frame the relay receives and sends to this new file (docs/PROTOCOL.md
+    /// §12.1), for auditing what a relay sees. Never overwrites; mode 0600.
+    #[arg(long)]
+    pub transcript: Option<PathBuf>,
 }
 
 /// Options of `dcnet member`.
@@ -372,10 +376,16 @@ pub fn relay(a: &RelayArgs) -> i32 {
             Some(l) => l.parse().map_err(|e| format!("--listen {l}: {e}"))?,
             None => gf.relay_socket()?,
         };
+        let transcript = match &a.transcript {
+            Some(p) => Some(crate::net::relay::Transcript::create(p)?),
+            None => None,
+        };
         let rt = runtime()?;
         rt.block_on(async move {
             let group = Arc::new(gf.group.clone());
-            let mut h = crate::net::relay::spawn(group, key, listen, vec![]).await?;
+            let mut h =
+                crate::net::relay::spawn_with_transcript(group, key, listen, vec![], transcript)
+                    .await?;
             let mut printer = RelayPrinter {
                 group: gf.group.clone(),
                 stalled: None,
@@ -385,6 +395,7 @@ pub fn relay(a: &RelayArgs) -> i32 {
                 h.local_addr,
                 gf.group.name()
             );
+            let mut term = terminate_signal()?;
             loop {
                 tokio::select! {
                     e = h.events.recv() => match e {
@@ -392,10 +403,11 @@ pub fn relay(a: &RelayArgs) -> i32 {
                         None => break,
                     },
                     _ = tokio::signal::ctrl_c() => break,
+                    _ = term.recv() => break,
                 }
             }
             println!("relay shutting down");
-            h.shutdown().await;
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), h.shutdown()).await;
             Ok::<(), String>(())
         })
     })();

@@ -87,12 +87,93 @@ impl RelayHandle {
     }
 }
 
+/// A relay transcript file (docs/PROTOCOL.md §12.1): every frame the relay received and sent,
+/// as on the wire, for auditors and researchers who want to see what a relay sees.
+pub struct Transcript {
+    out: std::io::BufWriter<std::fs::File>,
+    path: std::path::PathBuf,
+    failed: bool,
+}
+
+/// First bytes of a relay transcript.
+pub const TRANSCRIPT_MAGIC: &[u8; 8] = b"dcnetRT1";
+
+impl Transcript {
+    /// Creates the file (never overwriting one; owner-only, since what a relay sees is
+    /// sensitive) and writes the magic.
+    pub fn create(path: &std::path::Path) -> Result<Transcript, String> {
+        use std::io::Write;
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        let f = o.open(path).map_err(|e| {
+            format!(
+                "cannot create the transcript {}: {e} (it is never overwritten: choose a new name)",
+                path.display()
+            )
+        })?;
+        let mut out = std::io::BufWriter::new(f);
+        out.write_all(TRANSCRIPT_MAGIC)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Transcript {
+            out,
+            path: path.to_path_buf(),
+            failed: false,
+        })
+    }
+
+    /// One record: direction (0 received, 1 sent), member, microseconds since the relay
+    /// started, then the frame exactly as on the wire (`u32be` length, bytes).
+    fn record(&mut self, sent: bool, member: u32, micros: u64, frame: &[u8]) {
+        use std::io::Write;
+        if self.failed {
+            return;
+        }
+        let mut head = [0u8; 17];
+        head[0] = u8::from(sent);
+        head[1..5].copy_from_slice(&member.to_le_bytes());
+        head[5..13].copy_from_slice(&micros.to_le_bytes());
+        head[13..17].copy_from_slice(&(frame.len() as u32).to_be_bytes());
+        if let Err(e) = self
+            .out
+            .write_all(&head)
+            .and_then(|_| self.out.write_all(frame))
+        {
+            warn!(path = %self.path.display(), error = %e, "cannot write the transcript; no more records");
+            self.failed = true;
+        }
+    }
+
+    fn flush(&mut self) {
+        use std::io::Write;
+        if !self.failed && self.out.flush().is_err() {
+            warn!(path = %self.path.display(), "cannot write the transcript; no more records");
+            self.failed = true;
+        }
+    }
+}
+
 /// Starts a relay for `group` on `listen`.
 pub async fn spawn(
     group: Arc<Group>,
     key: IdentityKey,
     listen: SocketAddr,
     faults: Vec<crate::adversary::RelayFault>,
+) -> Result<RelayHandle, String> {
+    spawn_with_transcript(group, key, listen, faults, None).await
+}
+
+/// [`spawn`], writing every frame to `transcript` as well.
+pub async fn spawn_with_transcript(
+    group: Arc<Group>,
+    key: IdentityKey,
+    listen: SocketAddr,
+    faults: Vec<crate::adversary::RelayFault>,
+    transcript: Option<Transcript>,
 ) -> Result<RelayHandle, String> {
     let cert = tls::node_cert(&key)?;
     let roster = group.members().iter().map(|m| m.key).collect();
@@ -123,6 +204,7 @@ pub async fn spawn(
         sd_rx,
         base,
         (hex::encode(group.id()), names),
+        transcript,
     ));
     info!(%local_addr, group = %hex::encode(group.id()), "relay listening");
     Ok(RelayHandle {
@@ -267,6 +349,7 @@ async fn core(
     mut shutdown: watch::Receiver<bool>,
     base: Instant,
     (group_hex, group_names): (String, Vec<String>),
+    mut transcript: Option<Transcript>,
 ) {
     let start = tokio::time::Instant::now();
     let now = |start: tokio::time::Instant| Time::from_micros(start.elapsed().as_micros() as u64);
@@ -327,6 +410,9 @@ async fn core(
                         }
                     }
                     Inbound::Frame { member, conn, bytes } => {
+                        if let Some(tr) = transcript.as_mut() {
+                            tr.record(false, member, start.elapsed().as_micros() as u64, &bytes);
+                        }
                         if writers.get(&member).is_some_and(|w| w.conn == conn) {
                             match relay.handle_message(t, MemberId(member), &bytes) {
                                 Ok(()) => {}
@@ -352,11 +438,19 @@ async fn core(
                 }
             }
             _ = sleep => relay.handle_timeout(now(start)),
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => {
+                if let Some(tr) = transcript.as_mut() {
+                    tr.flush();
+                }
+                return;
+            }
         }
         while let Some(tx) = relay.poll_transmit() {
             let m = tx.to.0;
             if let Some(w) = writers.get(&m) {
+                if let Some(tr) = transcript.as_mut() {
+                    tr.record(true, m, start.elapsed().as_micros() as u64, &tx.frame);
+                }
                 match w.tx.try_send(tx.frame) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => {
@@ -372,6 +466,9 @@ async fn core(
         while let Some(e) = relay.poll_event() {
             log_event(&e);
             let _ = ev_tx.send(e);
+        }
+        if let Some(tr) = transcript.as_mut() {
+            tr.flush();
         }
     }
 }
