@@ -157,6 +157,33 @@ impl Transcript {
     }
 }
 
+/// UDP buffer size the relay asks for (the kernel may grant less: Linux caps it at
+/// `net.core.rmem_max` / `wmem_max` unless the process may raise it). Every member's Reveal
+/// arrives in the same few milliseconds: L bytes from each of N members.
+pub const UDP_BUFFER: usize = 8 << 20;
+
+/// The relay's endpoint on a UDP socket with large buffers.
+fn bind(server: quinn::ServerConfig, listen: SocketAddr) -> std::io::Result<quinn::Endpoint> {
+    let socket = std::net::UdpSocket::bind(listen)?;
+    let s = socket2::SockRef::from(&socket);
+    // A smaller buffer than asked for is not an error: the relay works, only slower.
+    let _ = s.set_recv_buffer_size(UDP_BUFFER);
+    let _ = s.set_send_buffer_size(UDP_BUFFER);
+    debug!(
+        recv = s.recv_buffer_size().unwrap_or(0),
+        send = s.send_buffer_size().unwrap_or(0),
+        "relay UDP buffers"
+    );
+    let runtime = quinn::default_runtime()
+        .ok_or_else(|| std::io::Error::other("no async runtime found"))?;
+    quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(server),
+        socket,
+        runtime,
+    )
+}
+
 /// Starts a relay for `group` on `listen`.
 pub async fn spawn(
     group: Arc<Group>,
@@ -178,8 +205,7 @@ pub async fn spawn_with_transcript(
     let cert = tls::node_cert(&key)?;
     let roster = group.members().iter().map(|m| m.key).collect();
     let server = tls::server_config(cert, roster)?;
-    let endpoint =
-        quinn::Endpoint::server(server, listen).map_err(|e| format!("listen on {listen}: {e}"))?;
+    let endpoint = bind(server, listen).map_err(|e| format!("listen on {listen}: {e}"))?;
     let local_addr = endpoint.local_addr().map_err(|e| e.to_string())?;
     let relay = Relay::with_faults(group.clone(), key, faults)?;
     let (in_tx, in_rx) = mpsc::channel::<Inbound>(4096);
