@@ -40,15 +40,40 @@ impl std::str::FromStr for PublicKey {
     }
 }
 
+/// Keys decoded per thread, so that a roster key is decompressed once, not at every
+/// verification (a round verifies the same few keys again and again). Bounded: cleared when
+/// full. `None`: the bytes are not a usable key (invalid, or of small order).
+const KEY_CACHE: usize = 4096;
+
+thread_local! {
+    static DECODED: std::cell::RefCell<std::collections::HashMap<[u8; 32], Option<VerifyingKey>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+fn decoded(bytes: &[u8; 32]) -> Option<VerifyingKey> {
+    DECODED.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some(k) = c.get(bytes) {
+            return *k;
+        }
+        let k = VerifyingKey::from_bytes(bytes)
+            .ok()
+            .filter(|vk| !vk.is_weak());
+        if c.len() >= KEY_CACHE {
+            c.clear();
+        }
+        c.insert(*bytes, k);
+        k
+    })
+}
+
 impl PublicKey {
-    /// Verifies `sig` over `msg` with strict (non-malleable) Ed25519 verification.
+    /// Verifies `sig` over `msg` with strict (non-malleable) Ed25519 verification; keys of
+    /// small order never verify.
     pub fn verify(&self, msg: &[u8], sig: &[u8; 64]) -> bool {
-        let Ok(vk) = VerifyingKey::from_bytes(&self.0) else {
+        let Some(vk) = decoded(&self.0) else {
             return false;
         };
-        if vk.is_weak() {
-            return false;
-        }
         vk.verify_strict(msg, &Signature::from_bytes(sig)).is_ok()
     }
 }
@@ -91,6 +116,30 @@ mod tests {
         let mut bad = sig;
         bad[3] ^= 1;
         assert!(!k.public().verify(b"hello", &bad));
+    }
+
+    #[test]
+    fn the_key_cache_answers_as_a_fresh_decode_would() {
+        let k = IdentityKey::from_secret_bytes(&[5u8; 32]);
+        let sig = k.sign(b"m");
+        // A weak key (the identity point) never verifies, cached or not.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let weak = PublicKey(identity);
+        for _ in 0..3 {
+            assert!(k.public().verify(b"m", &sig));
+            assert!(!k.public().verify(b"n", &sig));
+            assert!(!weak.verify(b"m", &sig));
+        }
+        // More keys than the cache holds: it empties and answers the same.
+        for i in 0..(KEY_CACHE as u32 + 10) {
+            let mut b = [0u8; 32];
+            b[..4].copy_from_slice(&i.to_le_bytes());
+            let _ = PublicKey(b).verify(b"m", &sig);
+        }
+        assert!(DECODED.with(|c| c.borrow().len()) <= KEY_CACHE);
+        assert!(k.public().verify(b"m", &sig));
+        assert!(!weak.verify(b"m", &sig));
     }
 
     #[test]
