@@ -174,8 +174,8 @@ fn bind(server: quinn::ServerConfig, listen: SocketAddr) -> std::io::Result<quin
         send = s.send_buffer_size().unwrap_or(0),
         "relay UDP buffers"
     );
-    let runtime = quinn::default_runtime()
-        .ok_or_else(|| std::io::Error::other("no async runtime found"))?;
+    let runtime =
+        quinn::default_runtime().ok_or_else(|| std::io::Error::other("no async runtime found"))?;
     quinn::Endpoint::new(
         quinn::EndpointConfig::default(),
         Some(server),
@@ -387,13 +387,19 @@ async fn core(
         let deadline = relay
             .poll_timeout()
             .map(|t| start + std::time::Duration::from_micros(t.as_micros()));
+        // A deadline already due (the next Open right after a round, with post_round_ms and
+        // round_ms 0) is acted on at once: a timer would round it up to tokio's next 1 ms tick.
+        let due = deadline.is_some_and(|d| d <= tokio::time::Instant::now());
         let sleep = async {
             match deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
+                Some(d) if !due => tokio::time::sleep_until(d).await,
+                Some(_) => {}
                 None => std::future::pending().await,
             }
         };
         tokio::select! {
+            biased;
+            _ = async {}, if due => relay.handle_timeout(now(start)),
             msg = in_rx.recv() => {
                 let Some(msg) = msg else { return };
                 let t = now(start);
