@@ -424,3 +424,71 @@ fn c3_non_canonical_and_small_order_roster_keys_are_refused() {
     let k = IdentityKey::from_secret_bytes(&[5; 32]).public();
     assert_eq!(k.to_string().parse::<PublicKey>().unwrap(), k);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Finding C: a conviction does not move `outbox_rev`, so the driver (which writes the outbox
+// file only when the revision moved) does not persist it. An idle member that convicts a
+// colluder and restarts before anything else changes forgets the conviction, and then accepts
+// an epoch that invites the convicted colluder back (finding 5 of the first review: "members a
+// member convicted never come back"; the floor it counts also rises again).
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+#[ignore = "demonstrates: a conviction is not persisted (outbox_rev does not move); after a restart the convicted colluder is invited back and accepted"]
+fn d1_a_conviction_survives_a_restart() {
+    use dcnet::protocol::{Member, MemberId, MemoryStore};
+    use dcnet::wire::{Commit, Evidence};
+    let n = 4;
+    let all: Vec<u32> = (0..n as u32).collect();
+    let mut b = ByzRelay::new(n, blame_params(), 94);
+    b.start_epoch(&all);
+    // The driver's view: it writes the file whenever the revision moved (here: removes it, as
+    // nothing is pending and nothing was convicted yet).
+    let rev = b.members[0].outbox_rev();
+    // Colluder 3 signs two commitments for one round; the relay forwards them as Evidence.
+    let c = |blinding| Commit {
+        open: [1; 32],
+        ciphertext: [2; 32],
+        blinding,
+    };
+    let ev = b.sign(
+        0,
+        Evidence {
+            commits: (b.sign_as(3, 7, c([3; 32])), b.sign_as(3, 7, c([4; 32]))),
+        },
+    );
+    assert!(b.send(&[0], &ev.into_frame())[0].is_ok());
+    assert!(b.members[0].convicted().contains(&3), "member 0 convicts 3");
+    let file = (b.members[0].outbox_rev() != rev).then(|| b.members[0].outbox_snapshot());
+    // Crash and restart from the durable state (high-water, epoch) and that file.
+    let hw = b.members[0].stored_high_water();
+    let epoch = b.members[0].epoch();
+    let mut m = Member::new(
+        b.tg.group.clone(),
+        MemberId(0),
+        IdentityKey::from_secret_bytes(&b.tg.member_keys[0].secret_bytes()),
+        [9; 32],
+        Box::new(MemoryStore(hw, epoch)),
+    )
+    .unwrap();
+    if let Some(f) = &file {
+        m.restore_outbox(f).unwrap();
+    }
+    b.members[0] = m;
+    b.epoch += 1;
+    let req = b.sign(
+        0,
+        EpochRequest {
+            members: all.clone(),
+            last_case: None,
+        },
+    );
+    let r = b.send(&[0], &req.into_frame()).remove(0);
+    assert!(
+        r.is_err(),
+        "after a restart member 0 accepted an epoch inviting the member it convicted \
+         (outbox file written: {}; convictions now {:?})",
+        file.is_some(),
+        b.members[0].convicted()
+    );
+}
