@@ -484,7 +484,8 @@ enum Ended {
 }
 
 /// How long handshake refusals (a TLS alert from the relay, a relay certificate with another
-/// key) must go on, with no frame from the relay in between, before the member gives up. Such
+/// key) must go on, at least [`MIN_REFUSALS`] of them with nothing else in between, before the
+/// member gives up. Such
 /// evidence is not authenticated (an on-path attacker can forge a close in an Initial packet),
 /// so one refusal never stops a member; refusals that persist mean a configuration to fix.
 pub const HANDSHAKE_GRACE: Duration = Duration::from_secs(20);
@@ -503,7 +504,7 @@ async fn run(
     // When the relay first refused us as a duplicate of an active connection, if it still does.
     let mut refused_since: Option<tokio::time::Instant> = None;
     // When the relay first refused a handshake, if it still does.
-    let mut handshake_since: Option<tokio::time::Instant> = None;
+    let mut refusals = Refusals::default();
     let mut input_open = true;
     let mut draining = false;
     // What the user must see goes through the notes (the CLI prints them); the log only
@@ -543,8 +544,7 @@ async fn run(
                     break 'outer;
                 }
                 Err(ConnectFail::Refused { why, advice }) => {
-                    let since = *handshake_since.get_or_insert_with(tokio::time::Instant::now);
-                    if since.elapsed() >= HANDSHAKE_GRACE {
+                    if refusals.note() {
                         fatal(format!("{why}, for {} s: {advice}; stopping", HANDSHAKE_GRACE.as_secs()));
                         break 'outer;
                     }
@@ -558,6 +558,7 @@ async fn run(
                     continue;
                 }
                 Err(ConnectFail::Other(e)) => {
+                    refusals = Refusals::default();
                     let _ = notes.send(MemberNote::Disconnected(e));
                     if wait_or_stop(backoff, &mut shutdown).await {
                         break 'outer;
@@ -647,7 +648,7 @@ async fn run(
                     Some(bytes) => {
                         got_frame = true;
                         refused_since = None;
-                        handshake_since = None;
+                        refusals = Refusals::default();
                         if let Err(e) = d.member.handle_message(now(), &bytes) {
                             debug!(error = %e, "frame refused");
                         }
@@ -698,8 +699,7 @@ async fn run(
                 break 'outer;
             }
             Ended::Refused { why, advice } => {
-                let since = *handshake_since.get_or_insert_with(tokio::time::Instant::now);
-                if since.elapsed() >= HANDSHAKE_GRACE {
+                if refusals.note() {
                     fatal(format!(
                         "{why}, for {} s: {advice}; stopping",
                         HANDSHAKE_GRACE.as_secs()
@@ -716,6 +716,7 @@ async fn run(
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
             Ended::Duplicate => {
+                refusals = Refusals::default();
                 // Another connection with this key is active. It may be a crashed predecessor
                 // whose connection the relay has not yet seen go silent: retry for a bounded
                 // time, then stop instead of fighting a live copy.
@@ -739,6 +740,7 @@ async fn run(
                 }
             }
             Ended::Lost(reason) => {
+                refusals = Refusals::default();
                 // A connection that worked for a while starts the backoff afresh; one the
                 // relay ends at once (a refusal we did not recognise, a crash loop) does not,
                 // so that a misconfigured member never hammers the relay.
@@ -756,6 +758,27 @@ async fn run(
     }
     // Bounded: a relay that does not answer the close must not hold the process.
     let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+}
+
+/// Handshake refusals in a row (nothing else in between): the member stops only when there
+/// were at least [`MIN_REFUSALS`] of them over at least [`HANDSHAKE_GRACE`] (attack review 4,
+/// finding D: two forged closes 20 s apart must not stop a member for good).
+#[derive(Default)]
+struct Refusals {
+    since: Option<tokio::time::Instant>,
+    count: u32,
+}
+
+/// Fewest refusals in a row before a member stops.
+pub const MIN_REFUSALS: u32 = 5;
+
+impl Refusals {
+    /// Counts one; `true` when the member should stop.
+    fn note(&mut self) -> bool {
+        let since = *self.since.get_or_insert_with(tokio::time::Instant::now);
+        self.count = self.count.saturating_add(1);
+        self.count >= MIN_REFUSALS && since.elapsed() >= HANDSHAKE_GRACE
+    }
 }
 
 /// Sleeps `d`, or returns `true` at once if the member is told to stop now.

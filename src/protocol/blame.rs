@@ -455,6 +455,14 @@ impl RoundView {
                 "commitments do not match the Open's present set",
             ));
         }
+        // Every member of P has its key in the case: the EpochKeys wrapper is the relay's own
+        // message, and leaving a member's key out would make its proofs fail (attack review 4,
+        // finding A: a bundle convicting an honest accuser).
+        if !open.body.present.iter().all(|i| keys.contains_key(i)) {
+            return Err(EvidenceError::Inconsistent(
+                "the epoch keys leave out a member of the round",
+            ));
+        }
         let view = keys::view_step(&open.body.view_prev, round, &open.digest());
         let layout = Layout::new(group.params());
         let alloc = match (open.body.alloc, &case.alloc) {

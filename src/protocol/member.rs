@@ -834,17 +834,32 @@ impl Member {
         // Epochs only increase, restarts included (the stored epoch), and never jump far.
         // (A request above one we answered but whose keys never came is fine: nothing was
         // signed in that epoch but our epoch key.)
+        // The same request again (the relay re-sends it to a member that reconnected while it
+        // was open): send the same key again, never a second one for one epoch.
+        if let Phase::AwaitKeys {
+            epoch: e, secret, ..
+        } = &self.phase
+        {
+            if epoch == *e {
+                let again = self.sign(
+                    0,
+                    EpochKey {
+                        key: secret.public(),
+                    },
+                );
+                self.outbox.push_back(again.into_frame());
+                return Ok(());
+            }
+        }
+        // The stored epoch is the highest one this member ever signed a key for (stored before
+        // it signs one): a restarted member, which lost that key's secret, never signs a second
+        // key for it (attack review 4, finding B).
         let floor = self.epoch().max(self.store.load_epoch());
         if epoch <= floor || epoch > floor.saturating_add(MAX_EPOCH_JUMP) {
             return Err(ProtocolError::WrongEpoch {
                 expected: floor.saturating_add(1),
                 got: epoch,
             });
-        }
-        if let Phase::AwaitKeys { epoch: e, .. } = &self.phase {
-            if epoch == *e {
-                return Err(unexpected);
-            }
         }
         let bad = |r| invalid(Kind::EpochRequest, r);
         if !m.body.members.windows(2).all(|w| w[0] < w[1])
@@ -878,6 +893,10 @@ impl Member {
             }
         };
         let public = secret.public();
+        // Durably before the key is signed: one key per epoch, whatever happens next.
+        self.store
+            .store_epoch(epoch)
+            .map_err(ProtocolError::Persist)?;
         self.abandon_attempt();
         self.phase = Phase::AwaitKeys {
             epoch,
@@ -1838,7 +1857,10 @@ impl Member {
     fn apply_verdict(&mut self, case: Case, verdict: Verdict) {
         match verdict.culprit {
             Some(Culprit::Member(i)) => {
-                self.convicted.insert(i);
+                // The outbox file carries convictions: a new one must reach the disk.
+                if self.convicted.insert(i) {
+                    self.outbox_rev += 1;
+                }
             }
             Some(Culprit::Relay) => {
                 self.abandon_attempt();
