@@ -1856,12 +1856,9 @@ impl Member {
     /// found outside one, which closes no case).
     fn apply_verdict(&mut self, case: Case, verdict: Verdict) {
         match verdict.culprit {
-            Some(Culprit::Member(i)) => {
-                // The outbox file carries convictions: a new one must reach the disk.
-                if self.convicted.insert(i) {
-                    self.outbox_rev += 1;
-                }
-            }
+            // The outbox file carries convictions: a new one must reach the disk.
+            Some(Culprit::Member(i)) if self.convicted.insert(i) => self.outbox_rev += 1,
+            Some(Culprit::Member(_)) => {}
             Some(Culprit::Relay) => {
                 self.abandon_attempt();
                 self.relay_convicted = true;
