@@ -55,6 +55,9 @@ pub enum WireError {
     KindMismatch,
 }
 
+/// Kinds that travel unsigned (all-zero signature): see [`Signed::unsigned`].
+pub const UNSIGNED_KINDS: [Kind; 2] = [Kind::Reveal, Kind::Unblind];
+
 /// Decodes exactly one value from `bytes`, refusing oversize input, trailing bytes and any
 /// encoding that is not the canonical one (bincode accepts a varint in a longer form than
 /// needed; signatures and digests are over the canonical encoding, so a frame is accepted only
@@ -182,6 +185,24 @@ impl<T: Payload> Signed<T> {
         };
         let sig = key.sign(&signing_digest(&header, &body));
         Signed { header, body, sig }
+    }
+
+    /// A message that travels without a signature (all-zero `sig`): Reveal and Unblind,
+    /// which nobody needs to verify — a Reveal is authenticated by its Merkle root in the
+    /// signed Commit, an Unblind's seed by `H(z)` in it (docs/PROTOCOL.md §2.10).
+    pub fn unsigned(group_id: Hash, epoch: u64, round: u64, sender: Sender, body: T) -> Self {
+        let header = Header {
+            group_id,
+            epoch,
+            round,
+            sender,
+            kind: T::KIND,
+        };
+        Signed {
+            header,
+            body,
+            sig: [0; 64],
+        }
     }
 
     /// Checks kind and signature against `key`.

@@ -428,6 +428,10 @@ fn wire_seeds() -> Vec<(&'static str, [u8; 32])> {
     ]
 }
 
+fn kind_of<T: dcnet::wire::Payload>(_: &T) -> dcnet::wire::Kind {
+    T::KIND
+}
+
 fn wire_vectors() -> Value {
     use dcnet::crypto::dleq::DleqProof;
     use dcnet::crypto::identity::IdentityKey;
@@ -461,7 +465,12 @@ fn wire_vectors() -> Value {
             "public_key": IdentityKey::from_secret_bytes(seed).public().to_string(),
             "header": hex::encode(&hb),
             "body": hex::encode(&body),
-            "signed_bytes": hex::encode(hash(tags::SIGNATURE, &[&hb, &body])),
+            // Unsigned kinds (Reveal, Unblind: §2.10) carry 64 zero bytes and sign nothing.
+            "signed_bytes": if sig == [0u8; 64] {
+                Value::Null
+            } else {
+                json!(hex::encode(hash(tags::SIGNATURE, &[&hb, &body])))
+            },
             "signature": hex::encode(sig),
             "frame": hex::encode(&frame),
             "digest": hex::encode(digest),
@@ -475,8 +484,14 @@ fn wire_vectors() -> Value {
     };
     macro_rules! emit {
         ($kind:literal, $key:expr, $seed:expr, $sender:expr, $round:expr, $body:expr) => {{
-            let m = Signed::sign($key, group, epoch, $round, $sender, $body);
-            assert!(m.verify(&$key.public()));
+            let body = $body;
+            let m = if UNSIGNED_KINDS.contains(&kind_of(&body)) {
+                Signed::unsigned(group, epoch, $round, $sender, body)
+            } else {
+                let m = Signed::sign($key, group, epoch, $round, $sender, body);
+                assert!(m.verify(&$key.public()));
+                m
+            };
             let body = encode(&m.body);
             let digest = m.digest();
             let (header, sig) = (m.header, m.sig);

@@ -803,6 +803,18 @@ impl Member {
         )
     }
 
+    /// Reveal and Unblind: nobody verifies them, so nothing is signed (one signature per
+    /// member per round instead of three).
+    fn unsigned<T: wire::Payload>(&self, round: u64, body: T) -> Signed<T> {
+        Signed::unsigned(
+            *self.group.id(),
+            self.epoch_for_signing(),
+            round,
+            Sender::Member(self.me),
+            body,
+        )
+    }
+
     fn epoch_for_signing(&self) -> u64 {
         match &self.phase {
             Phase::AwaitKeys { epoch, .. } => *epoch,
@@ -1387,7 +1399,7 @@ impl Member {
             self.phase = Phase::Revealed(a);
             return Ok(());
         }
-        let reveal = self.sign(
+        let reveal = self.unsigned(
             a.round,
             Reveal {
                 ciphertext: a.ciphertext.clone(),
@@ -1493,7 +1505,7 @@ impl Member {
         // From here on the relay can read our slot: the piece counts as sent in this round's
         // present set, whatever happens next (withheld seeds, damage, a reconnect).
         self.note_exposure(&mut a);
-        let unblind = self.sign(round, Unblind { z: *a.z.expose() });
+        let unblind = self.unsigned(round, Unblind { z: *a.z.expose() });
         self.outbox.push_back(unblind.into_frame());
         let p = self.group.params();
         a.unblind_by = Some(

@@ -351,6 +351,7 @@ def enc_varint(v):
 KINDS = ["EpochRequest", "EpochKey", "EpochKeys", "Open", "Commit", "CommitSet", "Reveal",
          "Record", "Unblind", "ZSet", "Abort", "Accuse", "BlameStart", "Disclose",
          "DisclosureSet", "KeyReveal", "RevealSet", "Evidence", "Hello"]
+UNSIGNED = ("Reveal", "Unblind")  # §2.10: all-zero signature, never verified
 DLEQ = ("struct", [("c", ("bytes", 32)), ("s", ("bytes", 32))])
 HASH = ("bytes", 32)
 U32, U64, U8 = ("uint", 32), ("uint", 64), ("u8",)
@@ -466,11 +467,16 @@ def check_wire(fail):
         kind = v["kind"]
         hb, body = bytes.fromhex(v["header"]), bytes.fromhex(v["body"])
         sig, frame = bytes.fromhex(v["signature"]), bytes.fromhex(v["frame"])
-        signed_bytes = H("dcnet/v1/signature", hb, body)
-        if signed_bytes.hex() != v["signed_bytes"]:
-            fail(kind, "signed_bytes != H(signature tag; header, body)")
-        if not ed25519_verify(bytes.fromhex(v["public_key"]), signed_bytes, sig):
-            fail(kind, "signature does not verify")
+        if kind in UNSIGNED:
+            # §2.10: Reveal and Unblind travel unsigned: 64 zero bytes, nothing signed.
+            if sig != bytes(64) or v["signed_bytes"] is not None:
+                fail(kind, "an unsigned kind must carry 64 zero bytes and sign nothing")
+        else:
+            signed_bytes = H("dcnet/v1/signature", hb, body)
+            if signed_bytes.hex() != v["signed_bytes"]:
+                fail(kind, "signed_bytes != H(signature tag; header, body)")
+            if not ed25519_verify(bytes.fromhex(v["public_key"]), signed_bytes, sig):
+                fail(kind, "signature does not verify")
         if frame != hb + enc_varint(KINDS.index(kind)) + body + sig:
             fail(kind, "frame != header || varint(kind index) || body || sig")
         if H("dcnet/v1/message", hb + body + sig).hex() != v["digest"]:
