@@ -873,9 +873,9 @@ impl Relay {
                 }
                 Ok(())
             }
+            // Unsigned kinds carry an all-zero signature (one canonical form).
             Body::Reveal(_) | Body::Unblind(_) if f.sig != [0; 64] => {
-                // Unsigned kinds carry an all-zero signature (one canonical form).
-                return Err(invalid(kind, "an unsigned kind with a signature"));
+                Err(invalid(kind, "an unsigned kind with a signature"))
             }
             Body::Reveal(b) => {
                 let Phase::Reveal { att, .. } = &mut self.phase else {
