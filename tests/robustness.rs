@@ -209,3 +209,41 @@ fn a_member_never_commits_twice_for_one_round() {
         "a member signed two commitments for one round"
     );
 }
+
+/// Reveal and Unblind travel unsigned (docs/PROTOCOL.md §2.10): the relay takes the canonical
+/// all-zero signature only, and the same Reveal with any other signature bytes is refused.
+#[test]
+fn the_relay_refuses_an_unsigned_kind_with_a_signature() {
+    let tg = TestGroup::new(3, params(96), 4).unwrap();
+    let mut net = Network::new(&tg, 4, LinkModel::default());
+    let held: Rc<RefCell<Option<Vec<u8>>>> = Rc::default();
+    let h = held.clone();
+    net.hook = Some(Box::new(move |d| {
+        if let Delivery::ToRelay { from: 1, frame } = d {
+            if matches!(decode_frame(frame).map(|f| f.body), Ok(Body::Reveal(_)))
+                && h.borrow().is_none()
+            {
+                *h.borrow_mut() = Some(frame.clone());
+                return false; // held back: delivered by hand below
+            }
+        }
+        true
+    }));
+    net.start();
+    let r = net.drive_bounded(100_000, |_| held.borrow().is_some());
+    assert!(r.is_ok(), "no Reveal from member 1: {r:?}");
+    net.hook = None;
+    let frame = held.borrow().clone().unwrap();
+    let f = decode_frame(&frame).unwrap();
+    assert_eq!(f.sig, [0u8; 64], "a Reveal travels unsigned");
+    let mut signed = f.clone();
+    signed.sig[7] = 1;
+    let now = net.now();
+    assert!(
+        net.relay
+            .handle_message(now, MemberId(1), &wire::encode(&signed))
+            .is_err(),
+        "a Reveal with signature bytes was accepted"
+    );
+    assert!(net.relay.handle_message(now, MemberId(1), &frame).is_ok());
+}
