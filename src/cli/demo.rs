@@ -156,28 +156,24 @@ fn run_quic(
         }
         let mut relay_events = Vec::new();
         let mut member_events = vec![Vec::new(); n];
+        // Kept as counters, not rescanned: the loop runs once per note, so scanning every
+        // event each time made long demos quadratic.
+        let mut rounds_seen = vec![0usize; n];
+        let mut has_verdict = vec![false; n];
         let mut completed = 0usize;
         let limit = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
         let mut stuck = None;
         // Run until the relay completed the rounds asked for and every honest member has
         // seen them, or the relay stopped (convicted), or two minutes passed.
         loop {
-            let caught_up = honest.iter().all(|&i| {
-                member_events[i]
-                    .iter()
-                    .filter(|e| matches!(e, MemberEvent::RoundCompleted { .. }))
-                    .count()
-                    >= completed.min(a.rounds)
-            });
+            let caught_up = honest
+                .iter()
+                .all(|&i| rounds_seen[i] >= completed.min(a.rounds));
             let relay_stopped = relay_events.iter().any(|e| {
                 matches!(e, RelayEvent::Verdict { verdict, .. }
                     if verdict.culprit == Some(crate::protocol::blame::Culprit::Relay))
             });
-            let verdicts_in = honest.iter().all(|&i| {
-                member_events[i]
-                    .iter()
-                    .any(|e| matches!(e, MemberEvent::Verdict { .. }))
-            });
+            let verdicts_in = honest.iter().all(|&i| has_verdict[i]);
             if (completed >= a.rounds && caught_up) || (relay_stopped && verdicts_in) {
                 break;
             }
@@ -191,7 +187,22 @@ fn run_quic(
             }
             for (i, m) in members.iter_mut().enumerate() {
                 while let Ok(note) = m.notes.try_recv() {
-                    if let MemberNote::Event(e) = note {
+                    if let MemberNote::Event(mut e) = note {
+                        match &mut e {
+                            // The demo never reads a round's cleartext: keeping a copy per
+                            // member per round was most of its memory.
+                            MemberEvent::RoundCompleted { cleartext, .. } => {
+                                *cleartext = std::sync::Arc::from(&[][..]);
+                                rounds_seen[i] += 1;
+                                // The table reads one honest member's rounds only.
+                                if i != honest[0] {
+                                    progressed = true;
+                                    continue;
+                                }
+                            }
+                            MemberEvent::Verdict { .. } => has_verdict[i] = true,
+                            _ => {}
+                        }
                         member_events[i].push(e);
                     }
                     progressed = true;
