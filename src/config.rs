@@ -77,12 +77,9 @@ pub fn os_random32() -> [u8; 32] {
     b
 }
 
-/// Generates a key and writes it to `path` (mode 0600, refusing to overwrite).
-pub fn write_new_key(path: &Path) -> Result<PublicKey, FileError> {
-    let mut secret = os_random32();
-    let key = IdentityKey::from_secret_bytes(&secret);
-    let mut text = format!("{KEY_HEADER}\n{}\n", hex::encode(secret));
-    secret.zeroize();
+/// Creates a new file readable and writable by its owner only (mode 0600 on Unix); an existing
+/// file is never opened or replaced (`AlreadyExists`).
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -90,9 +87,18 @@ pub fn write_new_key(path: &Path) -> Result<PublicKey, FileError> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
+    opts.open(path)
+}
+
+/// Generates a key and writes it to `path` (mode 0600, refusing to overwrite).
+pub fn write_new_key(path: &Path) -> Result<PublicKey, FileError> {
+    let mut secret = os_random32();
+    let key = IdentityKey::from_secret_bytes(&secret);
+    let mut text = format!("{KEY_HEADER}\n{}\n", hex::encode(secret));
+    secret.zeroize();
     let res = (|| {
         use std::io::Write;
-        let mut f = opts.open(path)?;
+        let mut f = create_private(path)?;
         f.write_all(text.as_bytes())?;
         f.sync_all()
     })();

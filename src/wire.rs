@@ -55,7 +55,8 @@ pub enum WireError {
     KindMismatch,
 }
 
-/// Kinds that travel unsigned (all-zero signature): see [`Signed::unsigned`].
+/// Kinds that travel unsigned (all-zero signature): see [`Signed::unsigned`]. The relay refuses
+/// them with any other signature bytes.
 pub const UNSIGNED_KINDS: [Kind; 2] = [Kind::Reveal, Kind::Unblind];
 
 /// Decodes exactly one value from `bytes`, refusing oversize input, trailing bytes and any

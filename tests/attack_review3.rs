@@ -183,26 +183,13 @@ fn restart_before_blame_start_forgets_the_accuser_and_breaks_the_floor() {
     );
 }
 
-/// Drives `net` until `done` holds (checked once per completed round) or `max` more rounds
-/// complete.
+/// [`dcnet::sim::Network::run_until_round`]; a stall counts as "did not happen".
 fn net_rounds_until(
     net: &mut dcnet::sim::Network,
     max: usize,
-    mut done: impl FnMut(&dcnet::sim::Network) -> bool,
+    done: impl FnMut(&dcnet::sim::Network) -> bool,
 ) -> bool {
-    let start = net.completed_rounds();
-    let mut seen = usize::MAX;
-    let mut hit = false;
-    let _ = net.drive_bounded(4_000_000, |net| {
-        let c = net.completed_rounds();
-        if c == seen {
-            return false;
-        }
-        seen = c;
-        hit = done(net);
-        hit || c >= start + max
-    });
-    hit
+    net.run_until_round(max, done).unwrap_or(false)
 }
 
 /// Member 4 jams every slot until convicted while member 0 sends a 12-piece message; then, if

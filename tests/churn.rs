@@ -198,28 +198,16 @@ fn sender_set(rounds: &[(u64, Vec<u32>)]) -> std::collections::BTreeSet<u32> {
     set
 }
 
-/// Drives the network until `done` holds, evaluating it once per completed round; gives up
-/// after `max` completed rounds (or a bounded number of steps without progress).
+/// [`Network::run_until_round`], failing the test if the network stalls first.
 fn rounds_until(net: &mut Network, max: usize, done: impl Fn(&Network) -> bool) -> bool {
     let start = net.completed_rounds();
-    let mut seen = usize::MAX;
-    let mut hit = false;
-    let r = net.drive_bounded(2_000_000, |net| {
-        let c = net.completed_rounds();
-        if c == seen {
-            return false;
-        }
-        seen = c;
-        hit = done(net);
-        hit || c >= start + max
-    });
-    assert!(
-        hit || r.is_ok(),
-        "stalled after {} rounds: {r:?}; last relay events {:?}",
-        net.completed_rounds() - start,
-        net.relay_events.iter().rev().take(5).collect::<Vec<_>>()
-    );
-    hit
+    net.run_until_round(max, done).unwrap_or_else(|e| {
+        panic!(
+            "stalled after {} rounds: {e:?}; last relay events {:?}",
+            net.completed_rounds() - start,
+            net.relay_events.iter().rev().take(5).collect::<Vec<_>>()
+        )
+    })
 }
 
 /// The sender crashes mid-message and restarts from its outbox snapshot while another member
@@ -340,6 +328,16 @@ fn outbox_snapshots_of_another_group_or_corrupt_ones_are_refused() {
             .unwrap_err()
             .contains("another group")
     );
+    // A non-minimal varint (the empty convictions list's length as 0xfb 00 00) decodes in
+    // bincode but is not the canonical encoding: refused.
+    let mut long = snap[..33].to_vec();
+    assert_eq!(snap[33], 0, "no convictions yet");
+    long.extend_from_slice(&[0xfb, 0, 0]);
+    long.extend_from_slice(&snap[34..]);
+    assert!(m2.restore_outbox(&long).is_err());
+    let mut net4 = Network::new(&tg, 3, LinkModel::default());
+    let m4 = net4.members[0].as_mut().unwrap();
+    assert!(m4.restore_outbox(&long).unwrap_err().contains("canonical"));
     // Another group's outbox with no message in it is ignored (nothing of ours to lose).
     assert_eq!(m2.restore_outbox(&empty).unwrap(), Vec::<u64>::new());
     for cut in [0, 1, 5, snap.len() / 2, snap.len() - 1] {

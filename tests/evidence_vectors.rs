@@ -7,6 +7,9 @@
 
 mod common;
 
+#[path = "common/python.rs"]
+mod python;
+
 use common::params;
 use dcnet::adversary::{MemberFault, RelayFault};
 use dcnet::config::GroupFile;
@@ -353,23 +356,7 @@ fn verify_evidence_binary_agrees() {
 /// written from docs/PROTOCOL.md) parses every bundle and verifies every signature in it.
 #[test]
 fn python_checks_the_bundles_from_the_spec() {
-    let script = format!(
-        "{}/tests/vectors/check_evidence.py",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let out = match std::process::Command::new("python3").arg(&script).output() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("python3 is not installed ({e}): the independent check did not run");
-            return;
-        }
-    };
-    assert!(
-        out.status.success(),
-        "check_evidence.py failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    python::check("check_evidence.py", &[]);
 }
 
 /// A relay key shared by two groups: a relay message re-signed under another group id cannot

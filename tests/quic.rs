@@ -186,21 +186,20 @@ fn setup(tag: &str, n: usize) -> Setup {
 const T: Duration = Duration::from_secs(30);
 
 fn start_relay(s: &Setup) -> Proc {
-    let mut r = Proc::start(
-        "relay",
-        &[
-            "relay",
-            "--group",
-            &s.group,
-            "--key",
-            &p(&s.dir, "relay.key"),
-        ],
-    );
+    let mut r = relay_proc(s, &[]);
     assert!(
         r.wait_for(T, |l| l.contains("relay listening")),
         "relay did not start"
     );
     r
+}
+
+/// `dcnet relay` for the setup's group, with `extra` arguments (not waited for).
+fn relay_proc(s: &Setup, extra: &[&str]) -> Proc {
+    let key = p(&s.dir, "relay.key");
+    let mut args = vec!["relay", "--group", &s.group, "--key", &key];
+    args.extend_from_slice(extra);
+    Proc::start("relay", &args)
 }
 
 /// Starts member `i`. `new`: its first start (`--new`, an empty state file); a restart of a
@@ -659,18 +658,7 @@ fn the_relay_transcript_holds_every_frame_as_on_the_wire() {
     use dcnet::wire::{Body, Sender, decode_frame};
     let s = setup("transcript", 3);
     let path = p(&s.dir, "relay.transcript");
-    let mut relay = Proc::start(
-        "relay",
-        &[
-            "relay",
-            "--group",
-            &s.group,
-            "--key",
-            &p(&s.dir, "relay.key"),
-            "--transcript",
-            &path,
-        ],
-    );
+    let mut relay = relay_proc(&s, &["--transcript", &path]);
     assert!(relay.wait_for(T, |l| l.contains("relay listening")));
     let mut ms: Vec<Proc> = (0..3).map(|i| start_member(&s, i, true)).collect();
     for m in ms.iter_mut() {
@@ -718,18 +706,7 @@ fn the_relay_transcript_holds_every_frame_as_on_the_wire() {
         "{received} received, {sent} sent"
     );
     // Never overwritten.
-    let mut again = Proc::start(
-        "relay",
-        &[
-            "relay",
-            "--group",
-            &s.group,
-            "--key",
-            &p(&s.dir, "relay.key"),
-            "--transcript",
-            &path,
-        ],
-    );
+    let mut again = relay_proc(&s, &["--transcript", &path]);
     assert_eq!(again.wait_exit(Duration::from_secs(10)), Some(1));
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
     let _ = std::fs::remove_dir_all(&s.dir);

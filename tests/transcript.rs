@@ -9,6 +9,9 @@
 //! `python_checks_the_transcript` runs tests/vectors/check_transcript.py, which checks the file
 //! from docs/PROTOCOL.md alone. `--ignored regenerate_transcript` rewrites the file.
 
+#[path = "common/python.rs"]
+mod python;
+
 use curve25519_dalek::scalar::Scalar;
 use dcnet::crypto::identity::{IdentityKey, PublicKey};
 use dcnet::crypto::keys::EpochSecret;
@@ -429,22 +432,5 @@ fn replay(t: &Value) {
 
 #[test]
 fn python_checks_the_transcript() {
-    let script = format!(
-        "{}/tests/vectors/check_transcript.py",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let out = match std::process::Command::new("python3").arg(&script).output() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("python3 is not installed ({e}): the independent check did not run");
-            return;
-        }
-    };
-    assert!(
-        out.status.success(),
-        "check_transcript.py failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    println!("{}", String::from_utf8_lossy(&out.stdout));
+    python::check("check_transcript.py", &[]);
 }

@@ -3,6 +3,9 @@
 //! the Ristretto255 vectors (epoch keys, footprints, DLEQ, a full 3-member round) are written by
 //! `regenerate_ristretto_vectors` below and pinned here. Each failure names its vector.
 
+#[path = "common/python.rs"]
+mod python;
+
 use dcnet::crypto::identity::PublicKey;
 use dcnet::crypto::keys::{self, EpochPublic, EpochSecret};
 use dcnet::crypto::pad::{self, Keystream, StreamKey, keystream};
@@ -779,21 +782,5 @@ fn wire_vectors_are_pinned() {
 /// layout and a bincode decoder written from §4.
 #[test]
 fn python_checks_the_vectors_from_the_spec() {
-    let script = format!("{}/tests/vectors/generate.py", env!("CARGO_MANIFEST_DIR"));
-    let out = match std::process::Command::new("python3")
-        .args([&script, "--check"])
-        .output()
-    {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("python3 is not installed ({e}): the independent check did not run");
-            return;
-        }
-    };
-    assert!(
-        out.status.success(),
-        "generate.py --check failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    python::check("generate.py", &["--check"]);
 }

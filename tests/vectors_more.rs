@@ -8,6 +8,9 @@
 //! tests/vectors/check_more.py, which verifies the same files from docs/PROTOCOL.md alone
 //! (Python standard library, its own Ristretto255).
 
+#[path = "common/python.rs"]
+mod python;
+
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
 use dcnet::crypto::keys::{self, EpochPublic, EpochSecret};
@@ -772,24 +775,5 @@ fn dleq_vectors() {
 
 #[test]
 fn python_checker() {
-    let dir = env!("CARGO_MANIFEST_DIR");
-    match std::process::Command::new("python3")
-        .arg("tests/vectors/check_more.py")
-        .current_dir(dir)
-        .output()
-    {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            println!("note: python3 not installed; tests/vectors/check_more.py not run");
-        }
-        Err(e) => panic!("running python3: {e}"),
-        Ok(out) => {
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert!(out.status.success(), "check_more.py failed:\n{text}");
-            println!("{text}");
-        }
-    }
+    python::check("check_more.py", &[]);
 }

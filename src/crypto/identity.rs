@@ -26,15 +26,10 @@ impl std::str::FromStr for PublicKey {
         let arr: [u8; 32] = bytes
             .try_into()
             .map_err(|_| "public key must be 32 bytes (64 hex digits)".to_string())?;
-        let vk = VerifyingKey::from_bytes(&arr)
-            .map_err(|_| "not a valid Ed25519 public key".to_string())?;
-        // The keys §2.10 verifies under: canonical encodings of points not of small order
-        // (no honest key is either; refusing them keeps every implementation's verdicts equal).
-        let canonical = curve25519_dalek::edwards::CompressedEdwardsY(arr)
-            .decompress()
-            .is_some_and(|p| p.compress().to_bytes() == arr);
-        if !canonical || vk.is_weak() {
-            return Err("not a usable Ed25519 public key (non-canonical or of small order)".into());
+        if usable(&arr).is_none() {
+            return Err(
+                "not a usable Ed25519 public key (invalid, non-canonical or of small order)".into(),
+            );
         }
         Ok(PublicKey(arr))
     }
@@ -50,15 +45,25 @@ thread_local! {
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
+/// The keys §2.10 verifies under: canonical encodings of points not of small order (no honest
+/// key is either; refusing them keeps every implementation's verdicts equal). One check, used
+/// both where keys are read and at every verification.
+fn usable(bytes: &[u8; 32]) -> Option<VerifyingKey> {
+    let canonical = curve25519_dalek::edwards::CompressedEdwardsY(*bytes)
+        .decompress()
+        .is_some_and(|p| p.compress().to_bytes() == *bytes);
+    VerifyingKey::from_bytes(bytes)
+        .ok()
+        .filter(|vk| canonical && !vk.is_weak())
+}
+
 fn decoded(bytes: &[u8; 32]) -> Option<VerifyingKey> {
     DECODED.with(|c| {
         let mut c = c.borrow_mut();
         if let Some(k) = c.get(bytes) {
             return *k;
         }
-        let k = VerifyingKey::from_bytes(bytes)
-            .ok()
-            .filter(|vk| !vk.is_weak());
+        let k = usable(bytes);
         if c.len() >= KEY_CACHE {
             c.clear();
         }
@@ -68,8 +73,8 @@ fn decoded(bytes: &[u8; 32]) -> Option<VerifyingKey> {
 }
 
 impl PublicKey {
-    /// Verifies `sig` over `msg` with strict (non-malleable) Ed25519 verification; keys of
-    /// small order never verify.
+    /// Verifies `sig` over `msg` with strict (non-malleable) Ed25519 verification; keys that
+    /// are non-canonical or of small order never verify.
     pub fn verify(&self, msg: &[u8], sig: &[u8; 64]) -> bool {
         let Some(vk) = decoded(&self.0) else {
             return false;

@@ -89,11 +89,6 @@ impl MemberHandle {
             change
         });
     }
-
-    /// Whether the member's task has ended.
-    pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
-    }
 }
 
 /// How a member runs beyond its identity and group.
@@ -209,20 +204,32 @@ impl FileStore {
     }
 
     fn write(&self, round: u64, epoch: u64) -> Result<(), String> {
-        use std::io::Write;
-        let mut tmp = self.path.clone().into_os_string();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(state_text(round, epoch).as_bytes())?;
-            f.sync_all()?;
-            drop(f);
-            std::fs::rename(&tmp, &self.path)?;
-            sync_parent(&self.path)
-        })()
-        .map_err(|e| format!("cannot write state file {}: {e}", self.path.display()))
+        replace_durably(&self.path, state_text(round, epoch).as_bytes())
+            .map_err(|e| format!("cannot write state file {}: {e}", self.path.display()))
     }
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves either the old or the new file: writes
+/// `PATH.tmp` (owner-only), fsyncs it, renames it over `path`, then fsyncs the directory so the
+/// rename itself survives.
+fn replace_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut tmp = path.to_path_buf().into_os_string();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o.open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    sync_parent(path)
 }
 
 fn state_text(round: u64, epoch: u64) -> String {
@@ -346,26 +353,8 @@ impl OutboxFile {
 
     /// Replaces the file with `snapshot`, durably.
     pub fn write(&self, snapshot: &[u8]) -> Result<(), String> {
-        use std::io::Write;
-        let mut tmp = self.path.clone().into_os_string();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        (|| {
-            let mut o = std::fs::OpenOptions::new();
-            o.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                o.mode(0o600);
-            }
-            let mut f = o.open(&tmp)?;
-            f.write_all(snapshot)?;
-            f.sync_all()?;
-            drop(f);
-            std::fs::rename(&tmp, &self.path)?;
-            sync_parent(&self.path)
-        })()
-        .map_err(|e| format!("cannot write the outbox file {}: {e}", self.path.display()))
+        replace_durably(&self.path, snapshot)
+            .map_err(|e| format!("cannot write the outbox file {}: {e}", self.path.display()))
     }
 }
 
@@ -544,13 +533,15 @@ async fn run(
                     break 'outer;
                 }
                 Err(ConnectFail::Refused { why, advice }) => {
-                    if refusals.note() {
-                        fatal(format!("{why}, for {} s: {advice}; stopping", HANDSHAKE_GRACE.as_secs()));
-                        break 'outer;
+                    match refusals.note(&why, advice) {
+                        Err(msg) => {
+                            fatal(msg);
+                            break 'outer;
+                        }
+                        Ok(retry) => {
+                            let _ = notes.send(MemberNote::Disconnected(retry));
+                        }
                     }
-                    let _ = notes.send(MemberNote::Disconnected(format!(
-                        "{why}; retrying for up to {} s", HANDSHAKE_GRACE.as_secs()
-                    )));
                     if wait_or_stop(backoff, &mut shutdown).await {
                         break 'outer;
                     }
@@ -699,17 +690,15 @@ async fn run(
                 break 'outer;
             }
             Ended::Refused { why, advice } => {
-                if refusals.note() {
-                    fatal(format!(
-                        "{why}, for {} s: {advice}; stopping",
-                        HANDSHAKE_GRACE.as_secs()
-                    ));
-                    break 'outer;
+                match refusals.note(&why, advice) {
+                    Err(msg) => {
+                        fatal(msg);
+                        break 'outer;
+                    }
+                    Ok(retry) => {
+                        let _ = notes.send(MemberNote::Disconnected(retry));
+                    }
                 }
-                let _ = notes.send(MemberNote::Disconnected(format!(
-                    "{why}; retrying for up to {} s",
-                    HANDSHAKE_GRACE.as_secs()
-                )));
                 if wait_or_stop(backoff, &mut shutdown).await {
                     break 'outer;
                 }
@@ -773,11 +762,17 @@ struct Refusals {
 pub const MIN_REFUSALS: u32 = 5;
 
 impl Refusals {
-    /// Counts one; `true` when the member should stop.
-    fn note(&mut self) -> bool {
+    /// Counts one refusal: `Ok` with what to tell the user while it retries, `Err` with the
+    /// error to stop on.
+    fn note(&mut self, why: &str, advice: &str) -> Result<String, String> {
         let since = *self.since.get_or_insert_with(tokio::time::Instant::now);
         self.count = self.count.saturating_add(1);
-        self.count >= MIN_REFUSALS && since.elapsed() >= HANDSHAKE_GRACE
+        let grace = HANDSHAKE_GRACE.as_secs();
+        if self.count >= MIN_REFUSALS && since.elapsed() >= HANDSHAKE_GRACE {
+            Err(format!("{why}, for {grace} s: {advice}; stopping"))
+        } else {
+            Ok(format!("{why}; retrying for up to {grace} s"))
+        }
     }
 }
 

@@ -103,14 +103,7 @@ impl Transcript {
     /// sensitive) and writes the magic.
     pub fn create(path: &std::path::Path) -> Result<Transcript, String> {
         use std::io::Write;
-        let mut o = std::fs::OpenOptions::new();
-        o.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            o.mode(0o600);
-        }
-        let f = o.open(path).map_err(|e| {
+        let f = crate::config::create_private(path).map_err(|e| {
             format!(
                 "cannot create the transcript {}: {e} (it is never overwritten: choose a new name)",
                 path.display()

@@ -608,6 +608,14 @@ impl Member {
         if used != bytes.len() || saved.version != OUTBOX_VERSION {
             return Err("not an outbox of this version".into());
         }
+        // The canonical encoding only (PROTOCOL.md §4), as for frames and evidence bundles.
+        if bincode::encode_to_vec(&saved, bincode::config::standard())
+            .ok()
+            .as_deref()
+            != Some(bytes)
+        {
+            return Err("not the canonical encoding of an outbox".into());
+        }
         if !ct_eq(&saved.group, self.group.id()) {
             if saved.messages.is_empty() {
                 // Only another group's convictions: nothing of ours to lose.
@@ -843,9 +851,6 @@ impl Member {
             return Err(unexpected);
         }
         self.blame_open(Kind::EpochRequest)?;
-        // Epochs only increase, restarts included (the stored epoch), and never jump far.
-        // (A request above one we answered but whose keys never came is fine: nothing was
-        // signed in that epoch but our epoch key.)
         // The same request again (the relay re-sends it to a member that reconnected while it
         // was open): send the same key again, never a second one for one epoch.
         if let Phase::AwaitKeys {
@@ -863,9 +868,11 @@ impl Member {
                 return Ok(());
             }
         }
-        // The stored epoch is the highest one this member ever signed a key for (stored before
-        // it signs one): a restarted member, which lost that key's secret, never signs a second
-        // key for it (attack review 4, finding B).
+        // Epochs only increase, restarts included, and never jump far. The stored epoch is the
+        // highest one this member ever signed a key for (stored before it signs one): a
+        // restarted member, which lost that key's secret, never signs a second key for it
+        // (attack review 4, finding B). A request above one we answered but whose keys never
+        // came is fine: nothing was signed in that epoch but our epoch key.
         let floor = self.epoch().max(self.store.load_epoch());
         if epoch <= floor || epoch > floor.saturating_add(MAX_EPOCH_JUMP) {
             return Err(ProtocolError::WrongEpoch {

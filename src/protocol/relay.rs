@@ -874,7 +874,7 @@ impl Relay {
                 Ok(())
             }
             // Unsigned kinds carry an all-zero signature (one canonical form).
-            Body::Reveal(_) | Body::Unblind(_) if f.sig != [0; 64] => {
+            _ if wire::UNSIGNED_KINDS.contains(&kind) && f.sig != [0; 64] => {
                 Err(invalid(kind, "an unsigned kind with a signature"))
             }
             Body::Reveal(b) => {

@@ -625,6 +625,34 @@ impl Network {
         Ok(())
     }
 
+    /// Drives until `done` holds, evaluated once per completed round (not per step: `done` may
+    /// scan every event), or until `max` more rounds completed. `Ok(true)`: `done` held;
+    /// `Ok(false)`: the rounds passed without it; `Err`: the network stalled first (no event
+    /// left, or 4,000,000 steps without reaching either).
+    pub fn run_until_round(
+        &mut self,
+        max: usize,
+        mut done: impl FnMut(&Network) -> bool,
+    ) -> Result<bool, Stuck> {
+        let start = self.completed_rounds();
+        let mut seen = usize::MAX;
+        let mut hit = false;
+        let r = self.drive_bounded(4_000_000, |net| {
+            let c = net.completed_rounds();
+            if c == seen {
+                return false;
+            }
+            seen = c;
+            hit = done(net);
+            hit || c >= start + max
+        });
+        match r {
+            Ok(()) => Ok(hit),
+            Err(_) if hit => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Rounds the relay has completed so far.
     pub fn completed_rounds(&self) -> usize {
         self.relay_events
