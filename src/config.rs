@@ -202,6 +202,7 @@ struct ParamsToml {
     round_ms: Option<u64>,
     max_fragments: Option<u16>,
     tolerance: Option<u32>,
+    epoch_rounds: Option<u64>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -269,6 +270,7 @@ impl GroupFile {
                 round_ms: Some(p.round_ms),
                 max_fragments: Some(p.max_fragments),
                 tolerance: Some(p.tolerance),
+                epoch_rounds: Some(p.epoch_rounds),
             },
             member: self
                 .group
@@ -333,6 +335,7 @@ impl GroupFile {
             round_ms: q.round_ms.unwrap_or(d.round_ms),
             max_fragments: q.max_fragments.unwrap_or(d.max_fragments),
             tolerance: q.tolerance.unwrap_or(d.tolerance),
+            epoch_rounds: q.epoch_rounds.unwrap_or(d.epoch_rounds),
         };
         GroupFile::new(&t.name, &t.relay, relay_key, members, params).map_err(|e| invalid(path, e))
     }

@@ -15,6 +15,10 @@ pub const SLOT_OVERHEAD: u32 = 1 + 8 + 16 + 2 + 2 + 2 + 32;
 pub const MAX_GROUP_NAME: usize = 256;
 /// `tolerance` value that resolves to `N − max(2, ⌈N/2⌉)`.
 pub const AUTO_TOLERANCE: u32 = u32::MAX;
+/// Fewest completed rounds an epoch may have: one fixes the content key, one uses it.
+pub const MIN_EPOCH_ROUNDS: u64 = 2;
+/// Default `epoch_rounds` (about 8 minutes at `dcnet group new`'s 500 ms rounds).
+pub const DEFAULT_EPOCH_ROUNDS: u64 = 1000;
 /// Smallest slot.
 pub const MIN_SLOT_BYTES: u32 = 64;
 /// Largest slot (the payload length field is a u16).
@@ -56,6 +60,10 @@ pub struct RoundParams {
     /// Tolerated shrinkage `t` of the anonymity set: floor = |roster| − t. [`AUTO_TOLERANCE`]
     /// resolves to `N − max(2, ⌈N/2⌉)` (a message goes out to at least half the roster).
     pub tolerance: u32,
+    /// Completed rounds per epoch: then the relay starts a new epoch and members take part in
+    /// no further round of the old one, so epoch keys and the content key are erased on a
+    /// schedule (forward secrecy in time). At least [`MIN_EPOCH_ROUNDS`].
+    pub epoch_rounds: u64,
 }
 
 impl Default for RoundParams {
@@ -74,6 +82,7 @@ impl Default for RoundParams {
             round_ms: 0,
             max_fragments: 1024,
             tolerance: AUTO_TOLERANCE,
+            epoch_rounds: DEFAULT_EPOCH_ROUNDS,
         }
     }
 }
@@ -106,6 +115,9 @@ pub enum ConfigError {
     /// Tolerance leaves a floor below 2.
     #[error("tolerance {0} leaves an anonymity floor below 2 for {1} members")]
     Tolerance(u32, usize),
+    /// `epoch_rounds` below [`MIN_EPOCH_ROUNDS`].
+    #[error("epoch_rounds must be at least {MIN_EPOCH_ROUNDS}, got {0}")]
+    EpochRounds(u64),
     /// `max_fragments` is zero.
     #[error("max_fragments must be at least 1")]
     MaxFragments,
@@ -178,6 +190,9 @@ impl RoundParams {
         if self.max_fragments == 0 {
             return Err(ConfigError::MaxFragments);
         }
+        if self.epoch_rounds < MIN_EPOCH_ROUNDS {
+            return Err(ConfigError::EpochRounds(self.epoch_rounds));
+        }
         if (members as u64) < u64::from(self.tolerance) + 2 {
             return Err(ConfigError::Tolerance(self.tolerance, members));
         }
@@ -209,6 +224,7 @@ impl RoundParams {
         }
         b.extend_from_slice(&self.max_fragments.to_le_bytes());
         b.extend_from_slice(&self.tolerance.to_le_bytes());
+        b.extend_from_slice(&self.epoch_rounds.to_le_bytes());
         b
     }
 }

@@ -279,6 +279,17 @@ pub struct Commit {
     pub ciphertext: Hash,
     /// `H("dcnet/v1/blind-commit"; z)`.
     pub blinding: Hash,
+    /// The epoch's content key, sealed to every other member of P: only from the attempt's
+    /// keyholder, and only while the epoch has no content key (docs/PROTOCOL.md §8.2).
+    pub content: Option<ContentSeal>,
+}
+/// The epoch's content key `K_c`, sealed pairwise by the keyholder.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct ContentSeal {
+    /// `kc_id = H("dcnet/v1/content-id"; group_id, u64le epoch, K_c)`.
+    pub id: Hash,
+    /// `(j, K_c ⊕ seal_mask_j)` for every other member j of P, ascending.
+    pub seals: Vec<(u32, [u8; 32])>,
 }
 /// All commitments of an attempt.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
@@ -344,6 +355,9 @@ pub struct Accuse {
     pub gamma: [u8; 32],
     /// DLEQ proof of `Γ` against the accuser's epoch key.
     pub proof: DleqProof,
+    /// The slot key of the accused slot (docs/PROTOCOL.md §2.12): with `gamma` it gives the
+    /// trap's bytes as they appear in the output, and nothing else of the epoch's content.
+    pub slot_key: [u8; 32],
 }
 /// The relay opens a disclosure.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]

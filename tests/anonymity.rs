@@ -71,12 +71,14 @@ fn ciphertexts_are_uniform_cleartexts_are_not() {
 
 /// Moving a message from member A to member B (with the sender's secret randomness moving
 /// with it) leaves every round's output unchanged, byte for byte: the output does not depend
-/// on which identity or roster index sent.
+/// on which identity or roster index sent. (The epoch's content key is the keyholder's draw —
+/// member 1, `P[round mod |P|]` of round 1 — and not the sender's, so the coupling leaves the
+/// keyholder's randomness where it is: A and B are never member 1.)
 #[test]
 fn moving_a_message_between_members_leaves_outputs_unchanged() {
     for (n, a, b, seed) in [
         (3usize, 0usize, 2usize, 21u64),
-        (5, 1, 3, 22),
+        (5, 0, 3, 22),
         (16, 4, 11, 23),
     ] {
         let outputs = |sender: usize| {

@@ -269,6 +269,7 @@ fn split_round(
                 zset: Some(z),
                 clear: Some(clear),
                 completed: true,
+                key: b.content_key(),
             };
             b.history.push(out.clone());
             b.all_rounds.push(out);

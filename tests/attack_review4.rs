@@ -456,6 +456,7 @@ fn d1_a_conviction_survives_a_restart() {
         open: [1; 32],
         ciphertext: [2; 32],
         blinding,
+        content: None,
     };
     let ev = b.sign(
         0,

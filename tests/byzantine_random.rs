@@ -12,6 +12,7 @@
 
 use dcnet::adversary::RelayFault;
 use dcnet::crypto::identity::IdentityKey;
+use dcnet::crypto::keys::ContentKey;
 use dcnet::crypto::pad::{Keystream, StreamKey};
 use dcnet::params::RoundParams;
 use dcnet::protocol::blame::Culprit;
@@ -43,6 +44,9 @@ struct World {
     reveals: BTreeMap<(u64, u64), BTreeMap<u32, Vec<u8>>>,
     seeds: BTreeMap<(u64, u64), BTreeMap<u32, [u8; 32]>>,
     disclosed: Vec<(u64, u64, u32, u64)>,
+    /// Every content key a member held, per epoch: the monitor reads slots as a relay that a
+    /// member gave the key would (the worst case).
+    content_keys: BTreeMap<u64, Vec<[u8; 32]>>,
     key_reveals: usize,
     /// Everyone any member convicted.
     culprits: BTreeSet<Culprit>,
@@ -117,6 +121,7 @@ impl World {
             reveals: BTreeMap::new(),
             seeds: BTreeMap::new(),
             disclosed: Vec::new(),
+            content_keys: BTreeMap::new(),
             key_reveals: 0,
             culprits: BTreeSet::new(),
             delivered: 0,
@@ -303,6 +308,15 @@ impl World {
             }
             self.to_relay.push_back((i as u32, f));
         }
+        if let Some(k) = self.members[i].content_key() {
+            let ks = self
+                .content_keys
+                .entry(self.members[i].epoch())
+                .or_default();
+            if !ks.contains(k.expose()) {
+                ks.push(*k.expose());
+            }
+        }
         while let Some(e) = self.members[i].poll_event() {
             match e {
                 MemberEvent::Verdict { verdict, .. } => {
@@ -428,11 +442,17 @@ impl World {
                 ks.xor_into(&StreamKey::from_bytes(*z), round, 0, &mut clear);
             }
             let present: BTreeSet<u32> = revs.keys().copied().collect();
+            let keys = self.content_keys.get(&epoch).cloned().unwrap_or_default();
             for s in 0..self.layout.slots {
                 let range = self.layout.slot(s);
-                if let SlotContent::Fragment(f) =
-                    slots::parse_slot(&self.layout, round, s, &clear[range.clone()])
-                {
+                let read = keys.iter().find_map(|k| {
+                    let sk = ContentKey::from_bytes(*k).slot_key(round, s);
+                    match slots::parse_slot(&self.layout, round, s, &clear[range.clone()], &sk) {
+                        SlotContent::Fragment(f) => Some(f),
+                        _ => None,
+                    }
+                });
+                if let Some(f) = read {
                     let e = senders.entry(f.msg_id).or_insert_with(|| present.clone());
                     *e = e.intersection(&present).copied().collect();
                     for &(de, dr, who, x) in &self.disclosed {

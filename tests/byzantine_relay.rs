@@ -25,8 +25,8 @@ fn with_secret_out(n: usize, seed: u64) -> (ByzRelay, [u8; 8]) {
     b.members[0].submit(SECRET).unwrap();
     for _ in 0..40 {
         let out = b.round(&all);
-        let clear = out.clear.clone().unwrap();
-        if let Some(id) = fragment_ids(&b.layout, out.round, &clear).first() {
+        assert!(out.clear.is_some());
+        if let Some(id) = fragment_ids(&b.layout, &out).first() {
             let id = *id;
             b.round(&all);
             return (b, id);
@@ -58,6 +58,7 @@ fn f1_no_disclosure_at_relay_chosen_positions() {
                 c: [0; 32],
                 s: [0; 32],
             },
+            slot_key: [0; 32],
         };
         let accusation = match variant {
             // Relay-signed, claiming to be member 1.
@@ -224,9 +225,7 @@ fn f3_every_exposure_counts_across_epochs() {
     }
     let mut ids = BTreeSet::new();
     for r in &b.all_rounds {
-        if let Some(c) = &r.clear {
-            ids.extend(fragment_ids(&b.layout, r.round, c));
-        }
+        ids.extend(fragment_ids(&b.layout, r));
     }
     assert!(!ids.is_empty(), "the relay read the fragment at least once");
     for id in ids {
@@ -297,6 +296,7 @@ fn f5_a_convicted_colluder_is_not_kept() {
             open: open.digest(),
             ciphertext: [1; 32],
             blinding: [2; 32],
+            content: None,
         },
     );
     let mut c2b = c1.body.clone();

@@ -4,7 +4,7 @@ mod common;
 
 use common::params;
 use dcnet::params::RoundParams;
-use dcnet::protocol::slots::{Layout, SlotContent, parse_slot};
+use dcnet::protocol::slots::Layout;
 use dcnet::protocol::{MemberEvent, RelayEvent};
 use dcnet::sim::{LinkModel, Network, TestGroup};
 
@@ -29,12 +29,7 @@ fn long_message_waits_for_its_anonymity_set() {
         // Run until the first piece of the message is out, then crash member 5.
         let first_out = |net: &Network| {
             net.member_events[1].iter().any(|e| match e {
-                MemberEvent::RoundCompleted {
-                    round, cleartext, ..
-                } => (0..layout.slots).any(|s| {
-                    matches!(parse_slot(&layout, *round, s, &cleartext[layout.slot(s)]),
-                        SlotContent::Fragment(f) if f.count == 6)
-                }),
+                MemberEvent::RoundCompleted { pieces, .. } => pieces.iter().any(|p| p.count == 6),
                 _ => false,
             })
         };
@@ -80,21 +75,12 @@ fn long_message_waits_for_its_anonymity_set() {
             })
             .collect();
         for e in &net.member_events[1] {
-            if let MemberEvent::RoundCompleted {
-                round, cleartext, ..
-            } = e
-            {
-                for s in 0..layout.slots {
-                    if let SlotContent::Fragment(f) =
-                        parse_slot(&layout, *round, s, &cleartext[layout.slot(s)])
-                    {
-                        if f.count == 6 {
-                            assert!(
-                                full.contains(round),
-                                "seed {seed}: a piece went out in round {round} without member 5"
-                            );
-                        }
-                    }
+            if let MemberEvent::RoundCompleted { round, pieces, .. } = e {
+                if pieces.iter().any(|p| p.count == 6) {
+                    assert!(
+                        full.contains(round),
+                        "seed {seed}: a piece went out in round {round} without member 5"
+                    );
                 }
             }
         }
@@ -158,7 +144,7 @@ fn crash_does_not_stop_the_group() {
 
 /// Rounds in which a piece of the `count`-piece message went out (as member `reader` saw the
 /// cleartext), and the present set of each (as the relay announced it).
-fn piece_rounds(net: &Network, layout: &Layout, reader: usize, count: u16) -> Vec<(u64, Vec<u32>)> {
+fn piece_rounds(net: &Network, reader: usize, count: u16) -> Vec<(u64, Vec<u32>)> {
     let present: std::collections::BTreeMap<u64, Vec<u32>> = net
         .relay_events
         .iter()
@@ -169,14 +155,8 @@ fn piece_rounds(net: &Network, layout: &Layout, reader: usize, count: u16) -> Ve
         .collect();
     let mut out = Vec::new();
     for e in &net.member_events[reader] {
-        if let MemberEvent::RoundCompleted {
-            round, cleartext, ..
-        } = e
-        {
-            let carries = (0..layout.slots).any(|s| {
-                matches!(parse_slot(layout, *round, s, &cleartext[layout.slot(s)]),
-                    SlotContent::Fragment(f) if f.count == count)
-            });
+        if let MemberEvent::RoundCompleted { round, pieces, .. } = e {
+            let carries = pieces.iter().any(|p| p.count == count);
             if carries {
                 out.push((*round, present.get(round).cloned().unwrap_or_default()));
             }
@@ -234,9 +214,9 @@ fn the_outbox_survives_a_crash_without_widening_the_anonymity_set() {
         net.members[0].as_mut().unwrap().submit(&msg).unwrap();
         net.start();
         assert!(rounds_until(&mut net, 40, |net| {
-            !piece_rounds(net, &layout, 1, pieces).is_empty()
+            !piece_rounds(net, 1, pieces).is_empty()
         }));
-        let out_before = piece_rounds(&net, &layout, 1, pieces).len();
+        let out_before = piece_rounds(&net, 1, pieces).len();
         assert!(
             out_before < pieces as usize,
             "seed {seed}: completed too early for the test"
@@ -259,7 +239,7 @@ fn the_outbox_survives_a_crash_without_widening_the_anonymity_set() {
         let rbefore = net.relay_events.len();
         assert!(
             !rounds_until(&mut net, 40, |net| {
-                piece_rounds(net, &layout, 1, pieces)
+                piece_rounds(net, 1, pieces)
                     .iter()
                     .any(|(_, p)| p.len() < n)
             }),
@@ -291,7 +271,7 @@ fn the_outbox_survives_a_crash_without_widening_the_anonymity_set() {
                 "seed {seed}: member {i}"
             );
         }
-        let rounds = piece_rounds(&net, &layout, 1, pieces);
+        let rounds = piece_rounds(&net, 1, pieces);
         assert_eq!(
             sender_set(&rounds).len(),
             n,

@@ -623,6 +623,8 @@ fn every_group_new_flag_lands_in_the_group_file_and_group_show_prints_it() {
         "1300",
         "--max-fragments",
         "77",
+        "--epoch-rounds",
+        "40",
         "--out",
         out.to_str().unwrap(),
     ]);
@@ -643,6 +645,7 @@ fn every_group_new_flag_lands_in_the_group_file_and_group_show_prints_it() {
         round_ms: 250,
         max_fragments: 77,
         tolerance: 0,
+        epoch_rounds: 40,
     };
     assert_eq!(p, expected);
     let (code, show, err) = dcnet_full(&["group", "show", out.to_str().unwrap()]);
@@ -716,7 +719,7 @@ fn logs_have_no_colour_when_captured_and_follow_v_and_q() {
         assert_eq!(out.status.code(), Some(0));
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
-    let demo = ["demo", "--members", "3", "--rounds", "8"];
+    let demo = ["demo", "--members", "3", "--rounds", "12"];
     let err = run(&demo, Some("info"));
     assert!(err.contains("INFO"), "RUST_LOG=info logs: {err}");
     assert!(

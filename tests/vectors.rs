@@ -191,9 +191,10 @@ fn kdf() {
     };
     let mut slot = body.clone();
     slot.extend_from_slice(&hx(&sh["hash"]));
+    let _ = layout;
     assert_eq!(
-        slots::parse_slot(&layout, sh["round"].as_u64().unwrap(), 2, &slot),
-        SlotContent::Trap,
+        slots::slot_state(sh["round"].as_u64().unwrap(), 2, &slot),
+        slots::SlotState::Intact,
         "slot hash"
     );
 }
@@ -227,6 +228,11 @@ fn merkle_vectors() {
             &proof
         ));
     }
+}
+
+/// The content key of the round3.json epoch.
+fn round3_content_key() -> dcnet::crypto::keys::ContentKey {
+    dcnet::crypto::keys::ContentKey::from_bytes(hash("vector/content-key", &[b"round3"]))
 }
 
 /// Everything the Ristretto255 vectors contain, computed from their inputs.
@@ -282,9 +288,22 @@ fn ristretto_vectors() -> (Value, Value) {
         count: 1,
         payload: b"hello, group".to_vec(),
     };
-    ms[0][layout.slot(0)].copy_from_slice(&slots::frame_fragment(&layout, round, 0, &frag));
+    let ck = round3_content_key();
+    ms[0][layout.slot(0)].copy_from_slice(&slots::frame_fragment(
+        &layout,
+        round,
+        0,
+        &frag,
+        &ck.slot_key(round, 0),
+    ));
     let g1 = secrets[1].gamma(&gid, epoch, round - 1);
-    ms[1][layout.slot(2)].copy_from_slice(&slots::trap_slot(&layout, round, 2, &g1));
+    ms[1][layout.slot(2)].copy_from_slice(&slots::trap_slot(
+        &layout,
+        round,
+        2,
+        &g1,
+        &ck.slot_key(round, 2),
+    ));
     let zs: Vec<StreamKey> = (0..3)
         .map(|i| StreamKey::from_bytes(hash("vector/z", &[&[i as u8]])))
         .collect();
@@ -324,6 +343,7 @@ fn ristretto_vectors() -> (Value, Value) {
     assert_eq!(clear, expect, "pads cancel and blinding is removed");
     let round3 = json!({
         "group_id": hex::encode(gid), "epoch": epoch, "round": round,
+        "content_key": hex::encode(ck.expose()),
         "layout": {"cells": layout.cells, "slots": layout.slots, "slot_bytes": layout.slot_bytes},
         "members": (0..3).map(|i| json!({
             "secret_wide": hex::encode(wide(&format!("dcnet vector member {i}"))),
@@ -409,14 +429,23 @@ fn complete_three_member_round() {
         slot_bytes: 128,
     };
     let clear = hx(&v["cleartext"]);
-    match slots::parse_slot(&layout, 5, 0, &clear[layout.slot(0)]) {
+    let ck = round3_content_key();
+    assert_eq!(v["content_key"], json!(hex::encode(ck.expose())));
+    match slots::parse_slot(&layout, 5, 0, &clear[layout.slot(0)], &ck.slot_key(5, 0)) {
         SlotContent::Fragment(f) => assert_eq!(f.payload, b"hello, group"),
         other => panic!("slot 0: {other:?}"),
     }
     assert_eq!(
-        slots::parse_slot(&layout, 5, 2, &clear[layout.slot(2)]),
+        slots::parse_slot(&layout, 5, 2, &clear[layout.slot(2)], &ck.slot_key(5, 2)),
         SlotContent::Trap
     );
+    // Without the key the relay sees two intact slots and nothing else.
+    for s in [0, 2] {
+        assert_eq!(
+            slots::slot_state(5, s, &clear[layout.slot(s)]),
+            slots::SlotState::Intact
+        );
+    }
 }
 
 // --- Wire vectors (tests/vectors/wire.json): one signed message of every kind. ---
@@ -561,6 +590,10 @@ fn wire_vectors() -> Value {
             open: open.digest(),
             ciphertext: b("root"),
             blinding: b("blinding"),
+            content: Some(dcnet::wire::ContentSeal {
+                id: b("content id"),
+                seals: vec![(1, b("seal for 1")), (2, b("seal for 2"))],
+            }),
         }
     );
     let cs = emit!(
@@ -640,6 +673,7 @@ fn wire_vectors() -> Value {
             cell: 7,
             gamma: b("gamma"),
             proof: proof("accuse"),
+            slot_key: b("slot key"),
         }
     );
     let start = emit!(
@@ -724,6 +758,7 @@ fn wire_vectors() -> Value {
             open: b("other open"),
             ciphertext: b("root 2"),
             blinding: b("blinding"),
+            content: None,
         },
     );
     emit!(

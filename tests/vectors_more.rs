@@ -13,11 +13,11 @@ mod python;
 
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
-use dcnet::crypto::keys::{self, EpochPublic, EpochSecret};
+use dcnet::crypto::keys::{self, ContentKey, EpochPublic, EpochSecret};
 use dcnet::crypto::pad::keystream;
 use dcnet::crypto::{Hash, dleq, hash, hash_wide, tags};
 use dcnet::protocol::blame;
-use dcnet::protocol::slots::{self, Allocation, Fragment, Layout, SlotContent};
+use dcnet::protocol::slots::{self, Allocation, Fragment, Layout, SlotContent, SlotState};
 use serde_json::{Value, json};
 use sha3::{Digest, Sha3_512};
 use std::collections::BTreeSet;
@@ -65,6 +65,22 @@ fn layout_json(l: &Layout) -> Value {
     json!({"cells": l.cells, "slots": l.slots, "slot_bytes": l.slot_bytes})
 }
 /// Copies a case's input fields (those named) into a fresh object.
+/// The content key of a case (`content_key`, hex).
+fn content_key(case: &Value) -> ContentKey {
+    ContentKey::from_bytes(h32(&case["content_key"]))
+}
+/// A fixed content key for the vectors.
+fn vector_content_key(label: &str) -> String {
+    hex::encode(hash("vector/content-key", &[label.as_bytes()]))
+}
+fn state_name(s: SlotState) -> &'static str {
+    match s {
+        SlotState::Empty => "empty",
+        SlotState::Intact => "intact",
+        SlotState::Damaged => "damaged",
+    }
+}
+
 fn inputs(case: &Value, names: &[&str]) -> serde_json::Map<String, Value> {
     names
         .iter()
@@ -263,16 +279,20 @@ fn damage_case(case: &Value) -> Value {
             "allocated",
             "cleartext",
             "trap",
+            "content_key",
         ],
     );
+    let ck = content_key(case);
     o.insert("output_digest".into(), json!(hex::encode(out)));
     o.insert(
         "slots".into(),
         json!(
             (0..layout.slots)
                 .map(|s| {
-                    let c = slots::parse_slot(&layout, round, s, &clear[layout.slot(s)]);
-                    json!({"slot": s, "content": content_name(&c)})
+                    let bytes = &clear[layout.slot(s)];
+                    let c = slots::parse_slot(&layout, round, s, bytes, &ck.slot_key(round, s));
+                    let st = slots::slot_state(round, s, bytes);
+                    json!({"slot": s, "state": state_name(st), "content": content_name(&c)})
                 })
                 .collect::<Vec<_>>()
         ),
@@ -297,14 +317,20 @@ fn damage_case(case: &Value) -> Value {
     if let Some(t) = case.get("trap").filter(|t| !t.is_null()) {
         let s = u(&t["slot"]) as u32;
         let g = h32(&t["gamma"]);
-        let x = blame::first_trap_difference(&layout, round, s, &g, &clear);
+        let k = *ck.slot_key(round, s).expose();
+        let x = blame::first_trap_difference(&layout, round, s, &g, &k, &clear);
         o.insert("trap_difference".into(), json!(x));
     }
     Value::Object(o)
 }
 
-/// Re-seals a slot body with its slot hash (for deliberately malformed but hashed bodies).
-fn seal(round: u64, slot: u32, mut body: Vec<u8>) -> Vec<u8> {
+/// Encrypts a plaintext slot body under its slot key and appends the slot hash (for
+/// deliberately malformed but hashed bodies).
+fn seal(ck: &ContentKey, round: u64, slot: u32, mut body: Vec<u8>) -> Vec<u8> {
+    let ks = keystream(&ck.slot_key(round, slot), round, 0, body.len());
+    for (b, k) in body.iter_mut().zip(ks) {
+        *b ^= k;
+    }
     let h = hash(
         tags::SLOT,
         &[&round.to_le_bytes(), &slot.to_le_bytes(), &body],
@@ -320,6 +346,18 @@ fn damage_inputs() -> Value {
         slot_bytes: 96,
     };
     let round = 21u64;
+    let ckey = vector_content_key("damage");
+    let ck = ContentKey::from_bytes(h32(&json!(ckey)));
+    let sk = |s: u32| ck.slot_key(round, s);
+    // A plaintext body of a framed fragment (decrypting what frame_fragment wrote).
+    let plain = |s: u32, framed: Vec<u8>| {
+        let mut body = framed[..layout.slot_bytes as usize - 32].to_vec();
+        let ks = keystream(&sk(s), round, 0, body.len());
+        for (b, k) in body.iter_mut().zip(ks) {
+            *b ^= k;
+        }
+        body
+    };
     let mut v = vec![0u8; layout.len()];
     v[0..8].copy_from_slice(&bytes("damage cell 0", 8));
     v[24..32].copy_from_slice(&bytes("damage cell 3", 8));
@@ -339,50 +377,58 @@ fn damage_inputs() -> Value {
     put(
         &mut v,
         0,
-        &slots::frame_fragment(&layout, round, 0, &frag(b"intact", 0, 1)),
+        &slots::frame_fragment(&layout, round, 0, &frag(b"intact", 0, 1), &sk(0)),
     );
     // 1: allocated, empty (a collided reservation): not damage.
     // 2: allocated trap, one byte XORed by a jammer.
-    let mut t = slots::trap_slot(&layout, round, 2, &gamma);
+    let mut t = slots::trap_slot(&layout, round, 2, &gamma, &sk(2));
     t[40] ^= 0x5a;
     put(&mut v, 2, &t);
     // 3: unallocated, one non-zero byte.
     v[layout.slot(3).start + 70] = 0x80;
     // 4: unallocated, zero.
     // 5: allocated, hashed fragment whose len exceeds the capacity (33 bytes): format fails.
-    let mut body = slots::frame_fragment(&layout, round, 5, &frag(b"x", 0, 1));
-    body.truncate(layout.slot_bytes as usize - 32);
+    let mut body = plain(
+        5,
+        slots::frame_fragment(&layout, round, 5, &frag(b"x", 0, 1), &sk(5)),
+    );
     body[29..31].copy_from_slice(&34u16.to_le_bytes());
-    put(&mut v, 5, &seal(round, 5, body));
+    put(&mut v, 5, &seal(&ck, round, 5, body));
     // 6: allocated, intact trap.
-    put(&mut v, 6, &slots::trap_slot(&layout, round, 6, &gamma));
+    put(
+        &mut v,
+        6,
+        &slots::trap_slot(&layout, round, 6, &gamma, &sk(6)),
+    );
     // 7: unallocated, intact fragment: damage all the same (nobody may write there).
     put(
         &mut v,
         7,
-        &slots::frame_fragment(&layout, round, 7, &frag(b"stray", 0, 1)),
+        &slots::frame_fragment(&layout, round, 7, &frag(b"stray", 0, 1), &sk(7)),
     );
     // 8: allocated, kind byte 0x03 under a valid hash.
     let mut body = vec![0u8; layout.slot_bytes as usize - 32];
     body[0] = 0x03;
-    put(&mut v, 8, &seal(round, 8, body));
+    put(&mut v, 8, &seal(&ck, round, 8, body));
     // 9: allocated, hashed fragment with index = count.
-    let mut body = slots::frame_fragment(&layout, round, 9, &frag(b"y", 0, 1));
-    body.truncate(layout.slot_bytes as usize - 32);
+    let mut body = plain(
+        9,
+        slots::frame_fragment(&layout, round, 9, &frag(b"y", 0, 1), &sk(9)),
+    );
     body[25..27].copy_from_slice(&2u16.to_le_bytes());
     body[27..29].copy_from_slice(&2u16.to_le_bytes());
-    put(&mut v, 9, &seal(round, 9, body));
+    put(&mut v, 9, &seal(&ck, round, 9, body));
     let trap = json!({"slot": 2, "gamma": hex::encode(gamma)});
     json!([
         {
             "comment": "allocated 0,1,2,5,6,8,9: intact fragment, empty, jammed trap, len > capacity, intact trap, kind 0x03, index = count; unallocated 3 (one byte), 4 (zero), 7 (an intact fragment)",
             "layout": layout_json(&layout), "round": round, "allocated": [0, 1, 2, 5, 6, 8, 9],
-            "cleartext": hex::encode(&v), "trap": trap,
+            "cleartext": hex::encode(&v), "trap": trap, "content_key": ckey,
         },
         {
             "comment": "the same output in an attempt without allocation: every non-zero slot is damage",
             "layout": layout_json(&layout), "round": round, "allocated": [],
-            "cleartext": hex::encode(&v), "trap": null,
+            "cleartext": hex::encode(&v), "trap": null, "content_key": ckey,
         },
     ])
 }
@@ -397,24 +443,29 @@ fn trap_case(case: &Value) -> Value {
         tags::TRAP,
         &[&gamma, &round.to_le_bytes(), &slot.to_le_bytes()],
     );
-    let s = slots::trap_slot(&layout, round, slot, &gamma);
+    let sk = content_key(case).slot_key(round, slot);
+    let s = slots::trap_slot(&layout, round, slot, &gamma, &sk);
     assert_eq!(
-        slots::parse_slot(&layout, round, slot, &s),
+        slots::parse_slot(&layout, round, slot, &s, &sk),
         SlotContent::Trap
     );
+    let body_len = layout.slot_bytes as usize - 32;
     let ks = keystream(
         &dcnet::crypto::pad::StreamKey::from_bytes(key),
         round,
         0,
-        layout.slot_bytes as usize - 33,
+        body_len - 1,
     );
-    assert_eq!(
-        &s[1..layout.slot_bytes as usize - 32],
-        &ks[..],
-        "trap keystream"
+    let enc = keystream(&sk, round, 0, body_len);
+    let opened: Vec<u8> = s[..body_len].iter().zip(&enc).map(|(a, b)| a ^ b).collect();
+    assert_eq!(opened[0], 0x02, "trap kind byte, under the slot key");
+    assert_eq!(&opened[1..], &ks[..], "trap keystream");
+    let mut o = inputs(
+        case,
+        &["comment", "layout", "gamma", "round", "slot", "content_key"],
     );
-    let mut o = inputs(case, &["comment", "layout", "gamma", "round", "slot"]);
     o.insert("trap_key".into(), json!(hex::encode(key)));
+    o.insert("slot_key".into(), json!(hex::encode(sk.expose())));
     o.insert("slot_bytes".into(), json!(hex::encode(&s)));
     Value::Object(o)
 }
@@ -426,7 +477,18 @@ fn message_case(case: &Value) -> Value {
     let frags = slots::fragment(&msg, layout.capacity(), msg_id);
     let places = case["placed"].as_array().unwrap();
     assert_eq!(places.len(), frags.len(), "one place per fragment");
-    let mut o = inputs(case, &["comment", "layout", "msg_id", "message", "placed"]);
+    let mut o = inputs(
+        case,
+        &[
+            "comment",
+            "layout",
+            "msg_id",
+            "message",
+            "placed",
+            "content_key",
+        ],
+    );
+    let ck = content_key(case);
     o.insert("capacity".into(), json!(layout.capacity()));
     o.insert(
         "digest".into(),
@@ -439,9 +501,10 @@ fn message_case(case: &Value) -> Value {
         .zip(places)
         .map(|(f, p)| {
             let (round, slot) = (u(&p["round"]), u(&p["slot"]) as u32);
-            let s = slots::frame_fragment(&layout, round, slot, f);
+            let sk = ck.slot_key(round, slot);
+            let s = slots::frame_fragment(&layout, round, slot, f, &sk);
             assert_eq!(
-                slots::parse_slot(&layout, round, slot, &s),
+                slots::parse_slot(&layout, round, slot, &s, &sk),
                 SlotContent::Fragment(f.clone())
             );
             if let slots::Reassembled::Message(m) = r.add(f.clone()) {
@@ -464,31 +527,82 @@ fn slots_inputs() -> Value {
     };
     let l = layout_json(&layout);
     let g = |s: &str| hex::encode(hash("vector/gamma", &[s.as_bytes()]));
+    let ck = vector_content_key("slots");
     let traps = json!([
-        {"comment": "slot 0", "layout": l, "gamma": g("t0"), "round": 5, "slot": 0},
-        {"comment": "slot 3, round above 2^40", "layout": l, "gamma": g("t1"), "round": (1u64 << 40) + 1, "slot": 3},
-        {"comment": "same Γ as the first, used in another round and slot", "layout": l, "gamma": g("t0"), "round": 6, "slot": 1},
+        {"comment": "slot 0", "layout": l, "content_key": ck, "gamma": g("t0"), "round": 5, "slot": 0},
+        {"comment": "slot 3, round above 2^40", "layout": l, "content_key": ck, "gamma": g("t1"), "round": (1u64 << 40) + 1, "slot": 3},
+        {"comment": "same Γ as the first, used in another round and slot", "layout": l, "content_key": ck, "gamma": g("t0"), "round": 6, "slot": 1},
     ]);
     let msg40: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
     let messages = json!([
-        {"comment": "one short fragment", "layout": l, "msg_id": "0102030405060708",
+        {"comment": "one short fragment", "layout": l, "content_key": ck, "msg_id": "0102030405060708",
          "message": hex::encode(b"hi"), "placed": [{"round": 5, "slot": 2}]},
-        {"comment": "the empty message is one empty fragment", "layout": l, "msg_id": "a0a1a2a3a4a5a6a7",
+        {"comment": "the empty message is one empty fragment", "layout": l, "content_key": ck, "msg_id": "a0a1a2a3a4a5a6a7",
          "message": "", "placed": [{"round": 5, "slot": 0}]},
-        {"comment": "exactly the capacity (17 bytes): one full fragment", "layout": l, "msg_id": "ffeeddccbbaa9988",
+        {"comment": "exactly the capacity (17 bytes): one full fragment", "layout": l, "content_key": ck, "msg_id": "ffeeddccbbaa9988",
          "message": hex::encode(b"seventeen bytes!!"), "placed": [{"round": 7, "slot": 3}]},
-        {"comment": "40 bytes: fragments of 17, 17 and 6 bytes over two rounds", "layout": l,
+        {"comment": "40 bytes: fragments of 17, 17 and 6 bytes over two rounds", "layout": l, "content_key": ck,
          "msg_id": "5555555555555555", "message": hex::encode(&msg40),
          "placed": [{"round": 12, "slot": 1}, {"round": 12, "slot": 2}, {"round": 13, "slot": 0}]},
     ]);
-    json!({"traps": traps, "messages": messages})
+    let gid = hash("vector/group", &[b"content"]);
+    let keys = json!([
+        {"comment": "keyholder 2 seals K_c to member 0", "content_key": ck,
+         "group_id": hex::encode(gid), "epoch": 3, "round": 17, "holder": 2, "to": 0,
+         "pair_secret": hex::encode(hash("vector/pair", &[b"0-2"])), "slot": 1},
+        {"comment": "another epoch, round and pair", "content_key": vector_content_key("other"),
+         "group_id": hex::encode(gid), "epoch": 1u64 << 33, "round": (1u64 << 40) + 5, "holder": 0, "to": 7,
+         "pair_secret": hex::encode(hash("vector/pair", &[b"0-7"])), "slot": 6},
+    ]);
+    json!({"traps": traps, "messages": messages, "content_keys": keys})
 }
 
 fn slots_file(v: &Value) -> Value {
     json!({
         "traps": v["traps"].as_array().unwrap().iter().map(trap_case).collect::<Vec<_>>(),
         "messages": v["messages"].as_array().unwrap().iter().map(message_case).collect::<Vec<_>>(),
+        "content_keys": v["content_keys"].as_array().unwrap().iter().map(content_key_case).collect::<Vec<_>>(),
     })
+}
+
+/// §2.12: kc_id, a slot key, a seal mask and the seal, and the seal opening back.
+fn content_key_case(case: &Value) -> Value {
+    let ck = content_key(case);
+    let gid = h32(&case["group_id"]);
+    let (epoch, round) = (u(&case["epoch"]), u(&case["round"]));
+    let (holder, to) = (u(&case["holder"]) as u32, u(&case["to"]) as u32);
+    let slot = u(&case["slot"]) as u32;
+    let pair = keys::PairSecret::from_bytes(h32(&case["pair_secret"]));
+    let id = ck.id(&gid, epoch);
+    let mask = keys::seal_mask(&pair, &gid, epoch, round, holder, to);
+    let seal = ck.seal(&mask);
+    let opened = ContentKey::open(&seal, &mask, &gid, epoch, &id).expect("the seal opens");
+    assert_eq!(opened.expose(), ck.expose());
+    let mut wrong = seal;
+    wrong[0] ^= 1;
+    assert!(ContentKey::open(&wrong, &mask, &gid, epoch, &id).is_none());
+    let mut o = inputs(
+        case,
+        &[
+            "comment",
+            "content_key",
+            "group_id",
+            "epoch",
+            "round",
+            "holder",
+            "to",
+            "pair_secret",
+            "slot",
+        ],
+    );
+    o.insert("content_id".into(), json!(hex::encode(id)));
+    o.insert(
+        "slot_key".into(),
+        json!(hex::encode(ck.slot_key(round, slot).expose())),
+    );
+    o.insert("seal_mask".into(), json!(hex::encode(mask)));
+    o.insert("seal".into(), json!(hex::encode(seal)));
+    Value::Object(o)
 }
 
 // ---------------------------------------------------------------- DLEQ (§2.8)

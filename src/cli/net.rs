@@ -87,6 +87,10 @@ pub struct GroupNewArgs {
     /// the floor is half the roster, at least 2].
     #[arg(long)]
     pub tolerance: Option<u32>,
+    /// Completed rounds per epoch: then the epoch's keys and content key are erased and a new
+    /// epoch starts (forward secrecy on a schedule; at least 2).
+    #[arg(long, default_value_t = crate::params::DEFAULT_EPOCH_ROUNDS)]
+    pub epoch_rounds: u64,
     /// The round period in ms: the relay opens a round every ROUND_MS whether or not anyone has
     /// something to send, so the timing of rounds tells nothing. 0 = as fast as the group can
     /// go (busy all the time).
@@ -251,6 +255,7 @@ pub fn group_new(a: &GroupNewArgs) -> i32 {
         round_ms: a.round_ms,
         max_fragments: a.max_fragments,
         tolerance: a.tolerance.unwrap_or(crate::params::AUTO_TOLERANCE),
+        epoch_rounds: a.epoch_rounds,
     };
     let gf = match GroupFile::new(&a.name, &a.relay, a.relay_key, members, params) {
         Ok(g) => g,
@@ -339,6 +344,13 @@ pub fn describe_group(gf: &GroupFile) -> String {
         (
             "max_fragments",
             format!("{} slots per message at most", p.max_fragments),
+        ),
+        (
+            "epoch_rounds",
+            format!(
+                "{} rounds per epoch (then its keys and content key are erased)",
+                p.epoch_rounds
+            ),
         ),
         ("keys_ms", ms(p.keys_ms)),
         ("commit_ms", ms(p.commit_ms)),
@@ -1018,6 +1030,16 @@ impl NotePrinter {
                 MemberEvent::RelayFaulty { reason } => (
                     Some(format!("the relay broke the protocol: {reason}")),
                     json!({"event": "relay_faulty", "reason": reason}),
+                ),
+                MemberEvent::ContentKeyRefused { epoch, holder } => (
+                    Some(format!(
+                        "epoch {epoch}: the content key {} sealed for us does not open; this \
+                         member can neither read nor send until the next epoch (at most \
+                         epoch_rounds rounds; nothing to do)",
+                        words::names(&g, &[*holder])
+                    )),
+                    json!({"event": "content_key_refused", "epoch": epoch,
+                           "keyholder": words::names_json(&g, &[*holder])}),
                 ),
                 _ => return,
             },

@@ -166,6 +166,82 @@ pub fn footprint(gamma: &[u8; 32]) -> [u8; 8] {
     f
 }
 
+/// The epoch's content key `K_c` (docs/PROTOCOL.md §2.12): every slot body of the epoch is
+/// encrypted under a key derived from it, so the relay sees only uniform bytes.
+///
+/// # Security
+/// Secret: no `Debug`, zeroized on drop. Members drop it with the epoch (forward secrecy).
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct ContentKey([u8; 32]);
+
+impl ContentKey {
+    /// Wraps raw key bytes (drawn by the epoch's keyholder, or opened from its seal).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        ContentKey(bytes)
+    }
+    /// Raw bytes (test vectors only).
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+    /// `kc_id = H("dcnet/v1/content-id"; group_id, u64le epoch, K_c)`: names the key in the
+    /// keyholder's signed Commit, so a member checks what its seal opened to.
+    pub fn id(&self, group_id: &Hash, epoch: u64) -> Hash {
+        hash(tags::CONTENT_ID, &[group_id, &epoch.to_le_bytes(), &self.0])
+    }
+    /// The slot key `H("dcnet/v1/slot-key"; K_c, u64le round, u32le slot)`. One-way: an
+    /// accuser discloses it for its trap slot alone, and nothing else of the epoch follows.
+    pub fn slot_key(&self, round: u64, slot: u32) -> StreamKey {
+        StreamKey(hash(
+            tags::SLOT_KEY,
+            &[&self.0, &round.to_le_bytes(), &slot.to_le_bytes()],
+        ))
+    }
+    /// The seal of `K_c` for member `to`: `K_c ⊕ seal_mask`.
+    pub fn seal(&self, mask: &[u8; 32]) -> [u8; 32] {
+        let mut out = self.0;
+        for (o, m) in out.iter_mut().zip(mask) {
+            *o ^= m;
+        }
+        out
+    }
+    /// Opens a seal with `mask`; `None` unless the result is the key `id` names.
+    pub fn open(
+        seal: &[u8; 32],
+        mask: &[u8; 32],
+        group_id: &Hash,
+        epoch: u64,
+        id: &Hash,
+    ) -> Option<Self> {
+        let k = ContentKey(*seal).seal(mask);
+        let k = ContentKey(k);
+        super::ct_eq(&k.id(group_id, epoch), id).then_some(k)
+    }
+}
+
+/// `seal_mask = H("dcnet/v1/content-seal"; group_id, u64le epoch, u64le round, u32le holder,
+/// u32le to, s_holder,to)`: what the keyholder XORs `K_c` with for member `to` (only the two of
+/// them know `s`).
+pub fn seal_mask(
+    pair: &PairSecret,
+    group_id: &Hash,
+    epoch: u64,
+    round: u64,
+    holder: u32,
+    to: u32,
+) -> [u8; 32] {
+    hash(
+        tags::CONTENT_SEAL,
+        &[
+            group_id,
+            &epoch.to_le_bytes(),
+            &round.to_le_bytes(),
+            &holder.to_le_bytes(),
+            &to.to_le_bytes(),
+            &pair.0,
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -72,6 +72,9 @@ pub mod tags {
     pub const SLOT: &str = "dcnet/v1/slot";
     pub const TRAP: &str = "dcnet/v1/trap";
     pub const MESSAGE_DIGEST: &str = "dcnet/v1/message-digest";
+    pub const CONTENT_ID: &str = "dcnet/v1/content-id";
+    pub const CONTENT_SEAL: &str = "dcnet/v1/content-seal";
+    pub const SLOT_KEY: &str = "dcnet/v1/slot-key";
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! on contradicting signed statements; silence makes a member *unresponsive*, never guilty
 //! (docs/PROTOCOL.md §11).
 
-use super::slots::{self, Allocation, Layout, SlotContent};
+use super::slots::{self, Allocation, Layout, SlotState};
 use crate::crypto::dleq::DleqProof;
 use crate::crypto::keys::{self, EpochPublic};
 use crate::crypto::pad::{Keystream, StreamKey, keystream};
@@ -85,7 +85,7 @@ pub fn damaged(
             let bytes = &clear[layout.slot(s)];
             let alloc = allocated.contains(&s);
             let bad = if alloc {
-                slots::parse_slot(layout, round, s, bytes) == SlotContent::Damaged
+                slots::slot_state(round, s, bytes) == SlotState::Damaged
             } else {
                 bytes.iter().any(|&b| b != 0)
             };
@@ -113,16 +113,18 @@ pub fn first_nonzero(layout: &Layout, clear: &[u8], s: u32) -> Option<u64> {
         .map(|p| (r.start + p) as u64)
 }
 
-/// Position of the first byte of slot `s` where the output differs from the trap content.
+/// Position of the first byte of slot `s` where the output differs from the trap content (the
+/// trap of `gamma`, encrypted under the accuser's disclosed slot key).
 pub fn first_trap_difference(
     layout: &Layout,
     round: u64,
     s: u32,
     gamma: &[u8; 32],
+    slot_key: &[u8; 32],
     clear: &[u8],
 ) -> Option<u64> {
     let r = layout.slot(s);
-    let trap = slots::trap_slot(layout, round, s, gamma);
+    let trap = slots::trap_slot(layout, round, s, gamma, &StreamKey::from_bytes(*slot_key));
     clear[r.clone()]
         .iter()
         .zip(&trap)
@@ -550,7 +552,14 @@ impl RoundView {
         if !ok {
             return None;
         }
-        let x = first_trap_difference(&layout, self.round, b.slot, &b.gamma, &self.clear)?;
+        let x = first_trap_difference(
+            &layout,
+            self.round,
+            b.slot,
+            &b.gamma,
+            &b.slot_key,
+            &self.clear,
+        )?;
         Some((b.slot, x))
     }
 
@@ -892,7 +901,7 @@ fn judge_inner(case: &Case, live: bool) -> EResult<Assessment> {
             ));
         }
         match rv.check_accusation(a) {
-            Some((slot, x)) => accused = Some((i, slot, x, a.body.gamma)),
+            Some((slot, x)) => accused = Some((i, slot, x, a.body.gamma, a.body.slot_key)),
             None => {
                 return done(convict(
                     rv.round,
@@ -1099,10 +1108,12 @@ fn judge_inner(case: &Case, live: bool) -> EResult<Assessment> {
             for &(_, p) in &b.pads {
                 acc ^= p;
             }
-            if let Some((a, slot, _, gamma)) = accused {
+            if let Some((a, slot, _, gamma, key)) = accused {
                 let r = layout.slot(slot);
                 if a == i && (r.start as u64..r.end as u64).contains(&x) {
-                    acc ^= slots::trap_slot(&layout, rv.round, slot, &gamma)[x as usize - r.start];
+                    let key = StreamKey::from_bytes(key);
+                    acc ^= slots::trap_slot(&layout, rv.round, slot, &gamma, &key)
+                        [x as usize - r.start];
                 }
             }
             let cell = rv.checked_cell_at(x);

@@ -16,19 +16,21 @@
 //!   members' signatures are checked by the relay and, in blame, by everyone.
 
 use super::blame::{self, Assessment, Case, CheckedStart, Culprit, Disputes, Verdict};
-use super::slots::{self, Allocation, Fragment, Layout, Reassembled, Reassembly, SlotContent};
+use super::slots::{
+    self, Allocation, Fragment, Layout, Reassembled, Reassembly, SlotContent, SlotState,
+};
 use super::{HighWaterStore, MemberId, ProtocolError, invalid};
 use crate::adversary::MemberFault;
 use crate::crypto::identity::IdentityKey;
-use crate::crypto::keys::{self, EpochPublic, EpochSecret, PairSecret};
+use crate::crypto::keys::{self, ContentKey, EpochPublic, EpochSecret, PairSecret};
 use crate::crypto::pad::{self, Keystream, StreamKey};
 use crate::crypto::{Hash, ct_eq, dleq, merkle};
 use crate::params::Group;
 use crate::protocol::Time;
 use crate::wire::{
-    self, Abort, Accuse, BlameStart, Body, CellClaim, Commit, CommitSet, Disclose, DisclosedByte,
-    DisclosureSet, EpochKey, EpochKeys, EpochRequest, Evidence, Hello, KeyReveal, Kind, Open,
-    Record, Reveal, RevealSet, Sender, Signed, Unblind, ZSet,
+    self, Abort, Accuse, BlameStart, Body, CellClaim, Commit, CommitSet, ContentSeal, Disclose,
+    DisclosedByte, DisclosureSet, EpochKey, EpochKeys, EpochRequest, Evidence, Hello, KeyReveal,
+    Kind, Open, Record, Reveal, RevealSet, Sender, Signed, Unblind, ZSet,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
@@ -58,6 +60,14 @@ pub enum MemberEvent {
         /// Members of the epoch.
         members: Vec<u32>,
     },
+    /// The epoch's keyholder sealed us a content key that does not open to the key its signed
+    /// Commit names: this member can neither read nor send until the next epoch.
+    ContentKeyRefused {
+        /// Epoch.
+        epoch: u64,
+        /// The keyholder (roster index) whose seal failed.
+        holder: u32,
+    },
     /// A round completed; its cleartext is public.
     RoundCompleted {
         /// Round.
@@ -70,6 +80,9 @@ pub enum MemberEvent {
         filled: u32,
         /// Damaged slots (non-zero and failing their hash).
         damaged: u32,
+        /// The fragments this member read in the round's slots (with its content key; none
+        /// without one), in slot order.
+        pieces: Vec<PieceSeen>,
     },
     /// A message was delivered (never says who sent it).
     Delivered {
@@ -253,6 +266,60 @@ struct EpochState {
     secret: EpochSecret,
     keys: BTreeMap<u32, EpochPublic>,
     pairs: BTreeMap<u32, PairSecret>,
+    /// The epoch's content key, once a completed round fixed it (docs/PROTOCOL.md §8.2).
+    content: Content,
+    /// Rounds completed in this epoch (a member takes part in at most `epoch_rounds`).
+    completed: u64,
+}
+
+/// Where the epoch's content key stands for this member.
+enum Content {
+    /// No completed round of the epoch carried a well-formed seal from its keyholder yet.
+    Unset,
+    /// Fixed, and our seal opened to it.
+    Open(ContentKey),
+    /// Fixed, but our seal from `holder` did not open to the key it names: we can neither read
+    /// nor write slots until the next epoch (and say so, naming the keyholder).
+    Refused,
+}
+
+impl Content {
+    fn key(&self) -> Option<&ContentKey> {
+        match self {
+            Content::Open(k) => Some(k),
+            _ => None,
+        }
+    }
+}
+
+/// A fragment a member read in a completed round (what it saw, never who wrote it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PieceSeen {
+    /// Slot index.
+    pub slot: u32,
+    /// The message id.
+    pub msg_id: [u8; 8],
+    /// Fragment index.
+    pub index: u16,
+    /// Fragments in the message.
+    pub count: u16,
+}
+
+/// Whether a seal list is well formed for keyholder `holder` of an attempt with present set
+/// `present`: one seal for every other member of P, in ascending order, and nothing else.
+pub fn seal_list_ok(cs: &ContentSeal, present: &[u32], holder: u32) -> bool {
+    cs.seals.len() == present.len().saturating_sub(1)
+        && cs
+            .seals
+            .iter()
+            .map(|(j, _)| *j)
+            .eq(present.iter().copied().filter(|&j| j != holder))
+}
+
+/// The keyholder of an attempt: the member of P at position `round mod |P|` (P is sorted).
+pub fn keyholder(round: u64, present: &[u32]) -> Option<u32> {
+    let n = present.len() as u64;
+    (n > 0).then(|| present[(round % n) as usize])
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -304,6 +371,8 @@ struct Attempt {
     /// Once our seed is out: when the relay must have sent the seeds (or who withheld) for
     /// the Record we unblinded against. A signed Record is an open case.
     unblind_by: Option<Time>,
+    /// The content key we sealed in our Commit as this attempt's keyholder.
+    offered: Option<ContentKey>,
 }
 
 enum Phase {
@@ -722,6 +791,16 @@ impl Member {
         }
     }
 
+    /// The epoch's content key, if this member holds one (docs/PROTOCOL.md §8.2).
+    ///
+    /// # Security
+    /// Secret: whoever holds it reads every slot of the epoch. It is here for coalition analysis
+    /// (tests and simulations model a relay that a member gave it) and for tools that read a
+    /// member's own output; never log it, and never hand it to the relay.
+    pub fn content_key(&self) -> Option<&ContentKey> {
+        self.ep.as_ref().and_then(|e| e.content.key())
+    }
+
     /// Why the relay is no longer trusted, if it is not.
     pub fn relay_faulty(&self) -> Option<&str> {
         self.relay_faulty.as_deref()
@@ -1034,6 +1113,8 @@ impl Member {
             secret,
             keys,
             pairs,
+            content: Content::Unset,
+            completed: 0,
         });
         self.events
             .push_back(MemberEvent::EpochStarted { epoch, members });
@@ -1062,6 +1143,13 @@ impl Member {
         let bad = |r| invalid(Kind::Open, r);
         let o = &m.body;
         let ep = self.ep.as_ref().ok_or(bad("no epoch"))?;
+        if ep.completed >= self.group.params().epoch_rounds {
+            // Forward secrecy on a schedule: the content key and the epoch keys of this epoch
+            // must be erased; a relay that does not start a new epoch gets no more rounds.
+            return Err(bad(
+                "the epoch has run its epoch_rounds rounds; a new epoch is due",
+            ));
+        }
         if !o.present.windows(2).all(|w| w[0] < w[1]) {
             return Err(bad("present set not sorted"));
         }
@@ -1140,11 +1228,14 @@ impl Member {
         let mut slot_written = None;
         let mut held_back = false;
         let uses_alloc = open.body.alloc.is_some();
+        let content_key = self.ep.as_ref().and_then(|e| e.content.key().cloned());
         if uses_alloc {
-            if let Some(src) = &self.alloc_src {
+            if let (Some(src), Some(ck)) = (&self.alloc_src, &content_key) {
                 if let Some(own) = &src.mine {
+                    let key = ck.slot_key(round, own.slot);
+                    let trap = || slots::trap_slot(&layout, round, own.slot, &own.gamma, &key);
                     let content = match own.purpose {
-                        Purpose::Trap => slots::trap_slot(&layout, round, own.slot, &own.gamma),
+                        Purpose::Trap => trap(),
                         Purpose::Fragment { ticket, index } => {
                             let present: BTreeSet<u32> =
                                 open.body.present.iter().copied().collect();
@@ -1155,6 +1246,7 @@ impl Member {
                                         round,
                                         own.slot,
                                         &o.frags[index as usize],
+                                        &key,
                                     ),
                                     Err((reason, anonymity, floor)) => {
                                         held_back = true;
@@ -1165,10 +1257,10 @@ impl Member {
                                             anonymity,
                                             floor,
                                         });
-                                        slots::trap_slot(&layout, round, own.slot, &own.gamma)
+                                        trap()
                                     }
                                 },
-                                None => slots::trap_slot(&layout, round, own.slot, &own.gamma),
+                                None => trap(),
                             }
                         }
                     };
@@ -1176,6 +1268,7 @@ impl Member {
                     slot_written = Some((own.slot, content));
                 }
             }
+            // Without the content key our slot stays empty (nothing anyone could read).
         }
         // Reserve: one cell, every round (a trap when idle, with probability p_cover).
         let ep = self.ep.as_ref().expect("on_open checked the epoch");
@@ -1208,12 +1301,14 @@ impl Member {
         if !self.modeled {
             pad::encrypt_in_place(&mut self.ks, &mut c, round, &view, pairs, &z);
         }
+        let (content, offered) = self.offer_content(round, &open.body.present);
         let commit = self.sign(
             round,
             Commit {
                 open: open_hash,
                 ciphertext: merkle::commit(&c),
                 blinding: keys::blind_commitment(&z),
+                content,
             },
         );
         Attempt {
@@ -1233,6 +1328,101 @@ impl Member {
             uses_alloc,
             exposed: None,
             unblind_by: None,
+            offered,
+        }
+    }
+
+    /// As the attempt's keyholder while the epoch has no content key: a fresh `K_c`, sealed to
+    /// every other member of P (docs/PROTOCOL.md §8.2).
+    fn offer_content(
+        &mut self,
+        round: u64,
+        present: &[u32],
+    ) -> (Option<ContentSeal>, Option<ContentKey>) {
+        let Some(ep) = self.ep.as_ref() else {
+            return (None, None);
+        };
+        if !matches!(ep.content, Content::Unset) || keyholder(round, present) != Some(self.me) {
+            return (None, None);
+        }
+        let gid = *self.group.id();
+        let mut k = [0u8; 32];
+        self.rng.fill_bytes(&mut k);
+        let key = ContentKey::from_bytes(k);
+        k.fill(0);
+        let mut seals = Vec::with_capacity(present.len().saturating_sub(1));
+        for &j in present.iter().filter(|&&j| j != self.me) {
+            // Modeled crypto (simulation only) derives no pair secrets: the seal is then the
+            // key itself, to keep frame sizes honest.
+            let mask = match ep.pairs.get(&j) {
+                Some(pair) => keys::seal_mask(pair, &gid, ep.epoch, round, self.me, j),
+                None => [0u8; 32],
+            };
+            seals.push((j, key.seal(&mask)));
+        }
+        let seal = ContentSeal {
+            id: key.id(&gid, ep.epoch),
+            seals,
+        };
+        (Some(seal), Some(key))
+    }
+
+    /// After a completed round, while the epoch has no content key: take the one the round's
+    /// keyholder sealed, if its Commit carries a well-formed seal list.
+    fn learn_content(&mut self, a: &Attempt) {
+        let gid = *self.group.id();
+        let me = self.me;
+        let modeled = self.modeled;
+        let Some(ep) = self.ep.as_mut() else { return };
+        if !matches!(ep.content, Content::Unset) {
+            return;
+        }
+        let present = &a.open.body.present;
+        let Some(holder) = keyholder(a.round, present) else {
+            return;
+        };
+        let Some((set, _)) = &a.commit_set else {
+            return;
+        };
+        let Some(commit) = set
+            .body
+            .commits
+            .iter()
+            .find(|c| c.header.sender == Sender::Member(holder))
+        else {
+            return;
+        };
+        let Some(cs) = &commit.body.content else {
+            return;
+        };
+        if !seal_list_ok(cs, present, holder) {
+            return;
+        }
+        if holder == me {
+            if let Some(k) = &a.offered {
+                ep.content = Content::Open(k.clone());
+            }
+            return;
+        }
+        let Some(&(_, sealed)) = cs.seals.iter().find(|(j, _)| *j == me) else {
+            return;
+        };
+        let mask = match (ep.pairs.get(&holder), modeled) {
+            (Some(pair), _) => keys::seal_mask(pair, &gid, ep.epoch, a.round, holder, me),
+            (None, true) => [0u8; 32],
+            (None, false) => {
+                ep.content = Content::Refused;
+                return;
+            }
+        };
+        match ContentKey::open(&sealed, &mask, &gid, ep.epoch, &cs.id) {
+            Some(k) => ep.content = Content::Open(k),
+            None => {
+                ep.content = Content::Refused;
+                let epoch = ep.epoch;
+                self.events
+                    .push_back(MemberEvent::ContentKeyRefused { epoch, holder });
+            }
         }
     }
 
@@ -1292,6 +1482,14 @@ impl Member {
     }
 
     fn choose_purpose(&mut self) -> Option<Purpose> {
+        if self
+            .ep
+            .as_ref()
+            .is_some_and(|e| matches!(e.content, Content::Refused))
+        {
+            // Our seal did not open: we could write nothing into a slot we won.
+            return None;
+        }
         let p = self.group.params().clone();
         let next = self.queue.front().and_then(|o| {
             o.state
@@ -1618,15 +1816,33 @@ impl Member {
         self.last = Some((round, rec_hash));
         // 1. The slots of this attempt (if it used an allocation).
         let (mut allocated, mut filled, mut damaged) = (0, 0, 0);
+        let mut pieces = Vec::new();
         let old = self.alloc_src.take();
+        let content_key = self.ep.as_ref().and_then(|e| e.content.key().cloned());
         if a.uses_alloc {
             if let Some(src) = &old {
                 for &slot in src.alloc.by_cell.values() {
                     allocated += 1;
                     let bytes = &clear[layout.slot(slot)];
-                    match slots::parse_slot(&layout, round, slot, bytes) {
+                    let Some(ck) = &content_key else {
+                        // No key (none yet, or our seal failed): intact or not is all we see.
+                        match slots::slot_state(round, slot, bytes) {
+                            SlotState::Intact => filled += 1,
+                            SlotState::Damaged => damaged += 1,
+                            SlotState::Empty => {}
+                        }
+                        continue;
+                    };
+                    let key = ck.slot_key(round, slot);
+                    match slots::parse_slot(&layout, round, slot, bytes, &key) {
                         SlotContent::Fragment(f) => {
                             filled += 1;
+                            pieces.push(PieceSeen {
+                                slot,
+                                msg_id: f.msg_id,
+                                index: f.index,
+                                count: f.count,
+                            });
                             match self.reasm.add(f) {
                                 Reassembled::Message(msg) => {
                                     self.events.push_back(MemberEvent::Delivered {
@@ -1672,7 +1888,10 @@ impl Member {
                 .then_some((src.round, d0.slot, own.cell, own.gamma))
         });
         if let Some(own) = old.and_then(|s| s.mine) {
-            if a.uses_alloc {
+            if a.uses_alloc && a.slot_written.is_none() {
+                // We had no content key: nothing went out, nothing was hit.
+                self.set_frag(own.purpose, FragState::Pending);
+            } else if a.uses_alloc {
                 let intact = a
                     .slot_written
                     .as_ref()
@@ -1691,6 +1910,11 @@ impl Member {
             }
         }
         self.finish_sent(round);
+        // The epoch's content key, if this round fixed it; and one more round of the epoch.
+        self.learn_content(&a);
+        if let Some(ep) = self.ep.as_mut() {
+            ep.completed = ep.completed.saturating_add(1);
+        }
         // 3. This round's cells allocate the next attempt.
         let alloc = Allocation::from_output(&layout, round, &clear, a.open.body.present.len());
         let mut mine = None;
@@ -1724,6 +1948,10 @@ impl Member {
             allocated,
             filled,
             damaged,
+            pieces: {
+                pieces.sort_by_key(|p| p.slot);
+                pieces
+            },
         });
         // Keep this round for blame; the previous one becomes allocation evidence.
         let record = a
@@ -1810,6 +2038,16 @@ impl Member {
         let Some(proof) = self.footprint_proof(alloc_round) else {
             return;
         };
+        // The slot key of the accused slot alone: the trap's bytes as the output should hold
+        // them. (Without a content key we wrote no trap, so there is nothing to accuse.)
+        let Some(slot_key) = self
+            .ep
+            .as_ref()
+            .and_then(|e| e.content.key())
+            .map(|k| *k.slot_key(round, slot).expose())
+        else {
+            return;
+        };
         let msg = self.sign(
             round,
             Accuse {
@@ -1819,6 +2057,7 @@ impl Member {
                 cell,
                 gamma,
                 proof,
+                slot_key,
             },
         );
         let digest = msg.digest();

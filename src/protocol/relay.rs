@@ -474,7 +474,8 @@ impl Relay {
                     .filter(|i| !self.absent.contains_key(i))
                     .count();
                 let ran = self.completed.saturating_sub(self.epoch_started);
-                if self.rejoin && (ran >= REJOIN_MIN_ROUNDS || available < 2) {
+                let due = ran >= self.group.params().epoch_rounds;
+                if due || (self.rejoin && (ran >= REJOIN_MIN_ROUNDS || available < 2)) {
                     self.begin_epoch(now);
                 } else {
                     self.open_attempt(now);
@@ -866,6 +867,19 @@ impl Relay {
                         .is_some_and(|(_, h, v)| *v == from.0 && m.body.open == *h);
                 if !binds_ok {
                     return Err(invalid(kind, "binds another Open"));
+                }
+                // A content seal only from the attempt's keyholder, one per other member of P
+                // (members check the same; this bounds what the CommitSet carries to everyone).
+                if let Some(cs) = &m.body.content {
+                    let holder = super::member::keyholder(att.round, &att.present);
+                    if holder != Some(from.0)
+                        || !super::member::seal_list_ok(cs, &att.present, from.0)
+                    {
+                        return Err(invalid(
+                            kind,
+                            "a content seal from a non-keyholder, or malformed",
+                        ));
+                    }
                 }
                 att.commits.insert(from.0, m);
                 if att.commits.len() == att.present.len() {

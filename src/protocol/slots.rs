@@ -4,9 +4,10 @@
 //! [ cell 0 | … | cell m−1 (8 bytes each) | slot 0 | … | slot S−1 (slot_bytes each) ]
 //! ```
 //!
-//! A slot body is `slot_bytes − 32` bytes followed by
-//! `H("dcnet/v1/slot"; u64le round, u32le slot, body)`, so a slot hit by any XOR is detected.
-//! Bodies start with a kind byte: `0x01` fragment, `0x02` trap (docs/PROTOCOL.md §7).
+//! A slot body is `slot_bytes − 32` bytes, encrypted under the epoch's slot key (ChaCha20),
+//! followed by `H("dcnet/v1/slot"; u64le round, u32le slot, encrypted body)`, so a slot hit by
+//! any XOR is detected by anyone, and only members can read it. Plaintext bodies start with a
+//! kind byte: `0x01` fragment, `0x02` trap (docs/PROTOCOL.md §7).
 
 use crate::crypto::pad::{Keystream, StreamKey};
 use crate::crypto::{Hash, hash, tags};
@@ -135,7 +136,11 @@ fn slot_hash(round: u64, slot: u32, body: &[u8]) -> Hash {
     )
 }
 
-fn seal(round: u64, slot: u32, mut body: Vec<u8>) -> Vec<u8> {
+/// Encrypts a plaintext body in place under the slot key (ChaCha20, nonce = round), then
+/// appends the slot hash of the *encrypted* body: anyone can tell an intact slot from a hit
+/// one, nobody without the key can tell a fragment from a trap.
+fn seal(round: u64, slot: u32, mut body: Vec<u8>, key: &StreamKey) -> Vec<u8> {
+    Keystream::new().xor_into(key, round, 0, &mut body);
     let h = slot_hash(round, slot, &body);
     body.extend_from_slice(&h);
     body
@@ -165,8 +170,15 @@ pub struct Fragment {
     pub payload: Vec<u8>,
 }
 
-/// Frames a fragment into slot `slot` of `round`.
-pub fn frame_fragment(layout: &Layout, round: u64, slot: u32, f: &Fragment) -> Vec<u8> {
+/// Frames a fragment into slot `slot` of `round`, encrypted under the slot key `key`
+/// ([`crate::crypto::keys::ContentKey::slot_key`]).
+pub fn frame_fragment(
+    layout: &Layout,
+    round: u64,
+    slot: u32,
+    f: &Fragment,
+    key: &StreamKey,
+) -> Vec<u8> {
     let mut body = Vec::with_capacity(layout.slot_bytes as usize);
     body.push(KIND_FRAGMENT);
     body.extend_from_slice(&f.msg_id);
@@ -176,24 +188,59 @@ pub fn frame_fragment(layout: &Layout, round: u64, slot: u32, f: &Fragment) -> V
     body.extend_from_slice(&(f.payload.len() as u16).to_le_bytes());
     body.extend_from_slice(&f.payload);
     body.resize(layout.slot_bytes as usize - SLOT_HASH, 0);
-    seal(round, slot, body)
+    seal(round, slot, body, key)
 }
 
 /// Trap content for slot `slot` of `round`, from the owner's VRF output `Γ` of the round in which
 /// it reserved: kind byte `0x02`, then ChaCha20 keystream keyed by
-/// `H("dcnet/v1/trap"; Γ, u64le round, u32le slot)` with nonce = round, then the slot hash.
-pub fn trap_slot(layout: &Layout, round: u64, slot: u32, gamma: &[u8; 32]) -> Vec<u8> {
-    let key = StreamKey::from_bytes(hash(
+/// `H("dcnet/v1/trap"; Γ, u64le round, u32le slot)` with nonce = round; that body encrypted under
+/// the slot key `key` like any other, then the slot hash.
+pub fn trap_slot(
+    layout: &Layout,
+    round: u64,
+    slot: u32,
+    gamma: &[u8; 32],
+    key: &StreamKey,
+) -> Vec<u8> {
+    let trap_key = StreamKey::from_bytes(hash(
         tags::TRAP,
         &[gamma, &round.to_le_bytes(), &slot.to_le_bytes()],
     ));
     let mut body = vec![0u8; layout.slot_bytes as usize - SLOT_HASH];
-    Keystream::new().xor_into(&key, round, 0, &mut body[1..]);
+    Keystream::new().xor_into(&trap_key, round, 0, &mut body[1..]);
     body[0] = KIND_TRAP;
-    seal(round, slot, body)
+    seal(round, slot, body, key)
 }
 
-/// What a slot of a completed round holds.
+/// What anyone holding the round's output can tell about a slot, without any key: this is all
+/// the relay learns, and all that D and blame use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotState {
+    /// All zero.
+    Empty,
+    /// Non-zero and its slot hash matches (a fragment or a trap: uniform bytes either way).
+    Intact,
+    /// Non-zero and failing its hash: hit by a jammer (or a collision's leftovers).
+    Damaged,
+}
+
+/// The keyless check of slot `slot` of `round`.
+pub fn slot_state(round: u64, slot: u32, bytes: &[u8]) -> SlotState {
+    if bytes.iter().all(|&b| b == 0) {
+        return SlotState::Empty;
+    }
+    if bytes.len() < SLOT_HASH {
+        return SlotState::Damaged;
+    }
+    let (body, h) = bytes.split_at(bytes.len() - SLOT_HASH);
+    if crate::crypto::ct_eq(&slot_hash(round, slot, body), h) {
+        SlotState::Intact
+    } else {
+        SlotState::Damaged
+    }
+}
+
+/// What a slot of a completed round holds, read with the slot key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SlotContent {
     /// All zero.
@@ -202,19 +249,30 @@ pub enum SlotContent {
     Fragment(Fragment),
     /// An intact trap.
     Trap,
-    /// Non-zero and failing its hash or its format: hit by a jammer (or a collision's leftovers).
+    /// Non-zero and failing its hash (hit by a jammer, or a collision's leftovers), or intact
+    /// but not a fragment or trap under our key (written under another key, or garbage with a
+    /// correct hash).
     Damaged,
 }
 
-/// Parses slot `slot` of `round`.
-pub fn parse_slot(layout: &Layout, round: u64, slot: u32, bytes: &[u8]) -> SlotContent {
-    if bytes.iter().all(|&b| b == 0) {
-        return SlotContent::Empty;
+/// Parses slot `slot` of `round` with its slot key.
+pub fn parse_slot(
+    layout: &Layout,
+    round: u64,
+    slot: u32,
+    bytes: &[u8],
+    key: &StreamKey,
+) -> SlotContent {
+    match slot_state(round, slot, bytes) {
+        SlotState::Empty => return SlotContent::Empty,
+        SlotState::Damaged => return SlotContent::Damaged,
+        SlotState::Intact => {}
     }
-    let (body, h) = bytes.split_at(bytes.len() - SLOT_HASH);
-    if !crate::crypto::ct_eq(&slot_hash(round, slot, body), h) {
+    let mut body = zeroize::Zeroizing::new(bytes[..bytes.len() - SLOT_HASH].to_vec());
+    if body.len() < 31 {
         return SlotContent::Damaged;
     }
+    Keystream::new().xor_into(key, round, 0, &mut body);
     match body[0] {
         KIND_TRAP => SlotContent::Trap,
         KIND_FRAGMENT => {
@@ -223,7 +281,7 @@ pub fn parse_slot(layout: &Layout, round: u64, slot: u32, bytes: &[u8]) -> SlotC
             let index = u16::from_le_bytes([body[25], body[26]]);
             let count = u16::from_le_bytes([body[27], body[28]]);
             let len = u16::from_le_bytes([body[29], body[30]]) as usize;
-            if len > layout.capacity() || count == 0 || index >= count {
+            if len > layout.capacity() || 31 + len > body.len() || count == 0 || index >= count {
                 return SlotContent::Damaged;
             }
             SlotContent::Fragment(Fragment {
@@ -422,23 +480,43 @@ mod tests {
             count: 2,
             payload: b"hello".to_vec(),
         };
-        let s = frame_fragment(&l, 9, 1, &f);
+        let k = StreamKey::from_bytes([3; 32]);
+        let s = frame_fragment(&l, 9, 1, &f, &k);
         assert_eq!(s.len(), 100);
-        assert_eq!(parse_slot(&l, 9, 1, &s), SlotContent::Fragment(f));
-        assert_eq!(parse_slot(&l, 9, 2, &s), SlotContent::Damaged, "slot bound");
         assert_eq!(
-            parse_slot(&l, 10, 1, &s),
+            parse_slot(&l, 9, 1, &s, &k),
+            SlotContent::Fragment(f.clone())
+        );
+        assert_eq!(slot_state(9, 1, &s), SlotState::Intact);
+        assert_eq!(
+            parse_slot(&l, 9, 2, &s, &k),
+            SlotContent::Damaged,
+            "slot bound"
+        );
+        assert_eq!(
+            parse_slot(&l, 10, 1, &s, &k),
             SlotContent::Damaged,
             "round bound"
         );
         for i in 0..s.len() {
             let mut d = s.clone();
             d[i] ^= 0x40;
-            assert_eq!(parse_slot(&l, 9, 1, &d), SlotContent::Damaged);
+            assert_eq!(parse_slot(&l, 9, 1, &d, &k), SlotContent::Damaged);
+            assert_eq!(slot_state(9, 1, &d), SlotState::Damaged);
         }
-        let t = trap_slot(&l, 9, 1, &[5; 32]);
-        assert_eq!(parse_slot(&l, 9, 1, &t), SlotContent::Trap);
-        assert_eq!(parse_slot(&l, 9, 1, &[0; 100]), SlotContent::Empty);
+        // Another key reads no fragment out of it, and the plaintext framing is not visible.
+        let other = StreamKey::from_bytes([4; 32]);
+        assert_ne!(
+            parse_slot(&l, 9, 1, &s, &other),
+            SlotContent::Fragment(f.clone())
+        );
+        let plain_prefix = [&[KIND_FRAGMENT][..], &f.msg_id[..]].concat();
+        assert_ne!(&s[..9], &plain_prefix[..]);
+        let t = trap_slot(&l, 9, 1, &[5; 32], &k);
+        assert_eq!(parse_slot(&l, 9, 1, &t, &k), SlotContent::Trap);
+        assert_eq!(slot_state(9, 1, &t), SlotState::Intact);
+        assert_eq!(parse_slot(&l, 9, 1, &[0; 100], &k), SlotContent::Empty);
+        assert_eq!(slot_state(9, 1, &[0; 100]), SlotState::Empty);
     }
 
     #[test]

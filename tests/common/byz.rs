@@ -5,6 +5,7 @@
 
 use dcnet::crypto::Hash;
 use dcnet::crypto::identity::IdentityKey;
+use dcnet::crypto::keys::ContentKey;
 use dcnet::crypto::pad::{Keystream, StreamKey};
 use dcnet::params::RoundParams;
 use dcnet::protocol::blame::{Case, RoundView};
@@ -29,6 +30,10 @@ pub struct RoundOut {
     pub clear: Option<Vec<u8>>,
     /// Whether members completed the round (the ZSet carried every seed).
     pub completed: bool,
+    /// The epoch's content key as a member held it then: these scripts model the worst case,
+    /// a relay that a colluding member gave the key (docs/SECURITY.md). Without it the relay
+    /// reads no slot at all.
+    pub key: Option<ContentKey>,
 }
 
 pub struct ByzRelay {
@@ -314,6 +319,7 @@ impl ByzRelay {
                 zset: None,
                 clear,
                 completed: false,
+                key: self.content_key(),
             };
             self.all_rounds.push(out.clone());
             return out;
@@ -352,12 +358,18 @@ impl ByzRelay {
             zset: Some(zset),
             clear,
             completed,
+            key: self.content_key(),
         };
         if completed {
             self.history.push(out.clone());
         }
         self.all_rounds.push(out.clone());
         out
+    }
+
+    /// The content key the first member that holds one holds now.
+    pub fn content_key(&self) -> Option<ContentKey> {
+        self.members.iter().find_map(|m| m.content_key().cloned())
     }
 
     pub fn round(&mut self, present: &[u32]) -> RoundOut {
@@ -448,13 +460,7 @@ pub fn sender_set_less(
 ) -> Option<BTreeSet<u32>> {
     let mut set: Option<BTreeSet<u32>> = None;
     for r in history {
-        let Some(clear) = &r.clear else { continue };
-        let readable = (0..layout.slots).any(|s| {
-            matches!(
-                slots::parse_slot(layout, r.round, s, &clear[layout.slot(s)]),
-                SlotContent::Fragment(f) if f.msg_id == msg_id
-            )
-        });
+        let readable = fragment_ids(layout, r).contains(&msg_id);
         if readable {
             let mut p: BTreeSet<u32> = r.present.iter().copied().collect();
             if let Some(a) = accusers.get(&r.round) {
@@ -477,9 +483,7 @@ pub fn worst_sender_set(
 ) -> Option<BTreeSet<u32>> {
     let mut ids = BTreeSet::new();
     for r in history {
-        if let Some(c) = &r.clear {
-            ids.extend(fragment_ids(layout, r.round, c));
-        }
+        ids.extend(fragment_ids(layout, r));
     }
     ids.into_iter()
         .filter_map(|id| sender_set_less(history, layout, id, accusers))
@@ -531,15 +535,20 @@ impl ByzRelay {
     }
 }
 
-/// The message ids of every intact fragment in a cleartext.
-pub fn fragment_ids(layout: &Layout, round: u64, clear: &[u8]) -> Vec<[u8; 8]> {
+/// The message ids of every intact fragment in a round's true cleartext, read with the
+/// content key a member held (none without the cleartext or the key).
+pub fn fragment_ids(layout: &Layout, r: &RoundOut) -> Vec<[u8; 8]> {
+    let (Some(clear), Some(key)) = (&r.clear, &r.key) else {
+        return Vec::new();
+    };
     (0..layout.slots)
-        .filter_map(
-            |s| match slots::parse_slot(layout, round, s, &clear[layout.slot(s)]) {
+        .filter_map(|s| {
+            let sk = key.slot_key(r.round, s);
+            match slots::parse_slot(layout, r.round, s, &clear[layout.slot(s)], &sk) {
                 SlotContent::Fragment(f) => Some(f.msg_id),
                 _ => None,
-            },
-        )
+            }
+        })
         .collect()
 }
 

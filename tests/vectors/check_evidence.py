@@ -64,7 +64,7 @@ CASE = [
 PARAMS = [("cells", U32), ("slots", U32), ("slot_bytes", U32), ("p_trap", "f64"),
           ("p_cover", "f64"), ("keys_ms", U64), ("commit_ms", U64), ("reveal_ms", U64),
           ("unblind_ms", U64), ("post_round_ms", U64), ("round_ms", U64),
-          ("max_fragments", U16), ("tolerance", U32)]
+          ("max_fragments", U16), ("tolerance", U32), ("epoch_rounds", U64)]
 
 
 def read_string(r):
@@ -99,7 +99,7 @@ def group_id(g):
     pb += struct.pack("<dd", p["p_trap"], p["p_cover"])
     for d in ["keys_ms", "commit_ms", "reveal_ms", "unblind_ms", "post_round_ms", "round_ms"]:
         pb += struct.pack("<Q", p[d])
-    pb += struct.pack("<HI", p["max_fragments"], p["tolerance"])
+    pb += struct.pack("<HIQ", p["max_fragments"], p["tolerance"], p["epoch_rounds"])
     return H("dcnet/v1/group-id", roster, pb)
 
 

@@ -316,25 +316,45 @@ def slot_hash(rnd, s, body):
     return H("dcnet/v1/slot", u64(rnd), u32(s), body)
 
 
-def trap_slot(sb, gamma, rnd, s):
+def slot_key(kc, rnd, s):
+    """§2.12: the slot key of slot s of round rnd under the content key K_c."""
+    return H("dcnet/v1/slot-key", kc, u64(rnd), u32(s))
+
+
+def _xor(a, b):
+    return bytes(x ^ y for x, y in zip(a, b))
+
+
+def encrypt(kc, rnd, s, body):
+    """§7: a plaintext slot body XORed with ChaCha20(slot key, nonce = round) from byte 0."""
+    return _xor(body, keystream(slot_key(kc, rnd, s), rnd, 0, len(body)))
+
+
+def trap_slot(sb, gamma, rnd, s, kc):
     key = H("dcnet/v1/trap", gamma, u64(rnd), u32(s))
-    body = b"\x02" + keystream(key, rnd, 0, sb - 33)
+    body = encrypt(kc, rnd, s, b"\x02" + keystream(key, rnd, 0, sb - 33))
     return key, body + slot_hash(rnd, s, body)
 
 
-def frame(sb, rnd, s, msg_id, digest, index, count, payload):
+def frame(sb, rnd, s, kc, msg_id, digest, index, count, payload):
     body = b"\x01" + msg_id + digest + u16(index) + u16(count) + u16(len(payload)) + payload
-    body += bytes(sb - 32 - len(body))
+    body = encrypt(kc, rnd, s, body + bytes(sb - 32 - len(body)))
     return body + slot_hash(rnd, s, body)
 
 
-def parse(sb, rnd, s, b):
-    """§7: empty (all zero), damaged (hash or format fails), trap, fragment."""
+def state(rnd, s, b):
+    """§7, without any key (all the relay can tell): empty, intact or damaged."""
     if not any(b):
         return "empty"
-    body, h = b[:-32], b[-32:]
-    if slot_hash(rnd, s, body) != h:
-        return "damaged"
+    return "intact" if slot_hash(rnd, s, b[:-32]) == b[-32:] else "damaged"
+
+
+def parse(sb, rnd, s, b, kc):
+    """§7 with the content key: empty, damaged (hash or format fails), trap, fragment."""
+    st = state(rnd, s, b)
+    if st != "intact":
+        return st
+    body = encrypt(kc, rnd, s, b[:-32])
     if body[0] == 0x02:
         return "trap"
     if body[0] == 0x01:
@@ -348,12 +368,15 @@ def parse(sb, rnd, s, b):
 def check_slots(v):
     for n, t in enumerate(v["traps"]):
         w = f"slots.json traps[{n}]"
-        key, s = trap_slot(t["layout"]["slot_bytes"], bytes.fromhex(t["gamma"]), t["round"], t["slot"])
+        kc = bytes.fromhex(t["content_key"])
+        key, s = trap_slot(t["layout"]["slot_bytes"], bytes.fromhex(t["gamma"]), t["round"], t["slot"], kc)
         check(f"{w} trap_key", key.hex(), t["trap_key"])
+        check(f"{w} slot_key", slot_key(kc, t["round"], t["slot"]).hex(), t["slot_key"])
         check(f"{w} slot_bytes", s.hex(), t["slot_bytes"])
     for n, m in enumerate(v["messages"]):
         w = f"slots.json messages[{n}]"
         sb = m["layout"]["slot_bytes"]
+        kc = bytes.fromhex(m["content_key"])
         cap = sb - 63
         check(f"{w} capacity", cap, m["capacity"])
         msg, msg_id = bytes.fromhex(m["message"]), bytes.fromhex(m["msg_id"])
@@ -364,9 +387,23 @@ def check_slots(v):
         for k, (p, f) in enumerate(zip(pieces, m["fragments"])):
             check(f"{w} fragment {k} index/count/payload", (f["index"], f["count"], f["payload"]),
                   (k, len(pieces), p.hex()))
-            b = frame(sb, f["round"], f["slot"], msg_id, digest, k, len(pieces), p)
+            b = frame(sb, f["round"], f["slot"], kc, msg_id, digest, k, len(pieces), p)
             check(f"{w} fragment {k} slot_bytes", b.hex(), f["slot_bytes"])
-            check(f"{w} fragment {k} parses", parse(sb, f["round"], f["slot"], b), "fragment")
+            check(f"{w} fragment {k} parses", parse(sb, f["round"], f["slot"], b, kc), "fragment")
+            check(f"{w} fragment {k} hides its framing", b[:1] != b"\x01" or b[1:9] != msg_id, True)
+    for n, c in enumerate(v["content_keys"]):
+        w = f"slots.json content_keys[{n}]"
+        kc, gid = bytes.fromhex(c["content_key"]), bytes.fromhex(c["group_id"])
+        kid = H("dcnet/v1/content-id", gid, u64(c["epoch"]), kc)
+        check(f"{w} content_id", kid.hex(), c["content_id"])
+        check(f"{w} slot_key", slot_key(kc, c["round"], c["slot"]).hex(), c["slot_key"])
+        mask = H("dcnet/v1/content-seal", gid, u64(c["epoch"]), u64(c["round"]), u32(c["holder"]),
+                 u32(c["to"]), bytes.fromhex(c["pair_secret"]))
+        check(f"{w} seal_mask", mask.hex(), c["seal_mask"])
+        check(f"{w} seal", _xor(kc, mask).hex(), c["seal"])
+        opened = _xor(bytes.fromhex(c["seal"]), mask)
+        check(f"{w} opens to the key its id names",
+              H("dcnet/v1/content-id", gid, u64(c["epoch"]), opened).hex(), c["content_id"])
         check(f"{w} reassembles", b"".join(bytes.fromhex(f["payload"]) for f in m["fragments"]), msg)
 
 
@@ -386,10 +423,13 @@ def check_damage(cases):
         def slot(s):
             return clear[cells * 8 + s * sb:cells * 8 + (s + 1) * sb]
 
-        contents = [{"slot": s, "content": parse(sb, rnd, s, slot(s))} for s in range(slots)]
+        kc = bytes.fromhex(case["content_key"])
+        contents = [{"slot": s, "state": state(rnd, s, slot(s)), "content": parse(sb, rnd, s, slot(s), kc)}
+                    for s in range(slots)]
         check(f"{w} slot contents", contents, case["slots"])
+        # §11.1: D needs no key: the slot hash is over the encrypted body.
         bad = [s for s in range(slots)
-               if (parse(sb, rnd, s, slot(s)) == "damaged" if s in allocated else any(slot(s)))]
+               if (state(rnd, s, slot(s)) == "damaged" if s in allocated else any(slot(s)))]
         # §11.1: ascending by damage-order key as 32-byte strings, ties by ascending slot.
         d = sorted((H("dcnet/v1/damage-order", out, u32(s)), s) for s in bad)
         check(f"{w} D", [{"slot": s, "allocated": s in allocated, "order_key": k.hex()} for k, s in d],
@@ -402,7 +442,7 @@ def check_damage(cases):
         check(f"{w} zero_position", zero, case["zero_position"])
         t = case.get("trap")
         if t:
-            _, trap = trap_slot(sb, bytes.fromhex(t["gamma"]), rnd, t["slot"])
+            _, trap = trap_slot(sb, bytes.fromhex(t["gamma"]), rnd, t["slot"], kc)
             got = slot(t["slot"])
             x = next((i for i in range(sb) if got[i] != trap[i]), None)
             check(f"{w} trap_difference", None if x is None else cells * 8 + t["slot"] * sb + x,

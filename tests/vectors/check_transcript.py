@@ -103,7 +103,7 @@ def group_id(g):
     pb += struct.pack("<d", p["p_trap"]) + struct.pack("<d", p["p_cover"])
     for d in ["keys_ms", "commit_ms", "reveal_ms", "unblind_ms", "post_round_ms", "round_ms"]:
         pb += u64(p[d])
-    pb += struct.pack("<H", p["max_fragments"]) + u32(p["tolerance"])
+    pb += struct.pack("<H", p["max_fragments"]) + u32(p["tolerance"]) + u64(p["epoch_rounds"])
     return roster, pb, H("dcnet/v1/group-id", roster, pb)
 
 
@@ -246,6 +246,7 @@ def main():
     ok(rounds == sorted(set(rounds)) and rounds[0] >= 1, "rounds increase")
     last, clear_of, present_of, record_digest, gamma_of = None, {}, {}, {}, {}
     delivered_at = {}
+    kc = None  # the epoch's content key, once a completed round fixed it (§8.2)
     for rnd in rounds:
         w = "round %d" % rnd
         op = rmsg("Open", rnd)
@@ -334,6 +335,8 @@ def main():
                w + ": Open without alloc only when no allocation applies")
         slot_range = lambda sl: range(cells * 8 + sl * sb, cells * 8 + (sl + 1) * sb)  # noqa
         total = bytes(L)
+        offered = None
+        holder = P[rnd % len(P)]
         for i in P:
             m = xor(bytes(reveals[i]["body"]["ciphertext"]), blind[i])
             for j in P:
@@ -347,13 +350,29 @@ def main():
             coins[(i, rnd)] = (rng[i].u64() >> 11) / float(1 << 53)
             ok(mine == [rng[i].u64() % cells], w + ": m_%d's cell is its RNG draw" % i)
             ok(rng[i].take(32) == unblinds[i]["body"]["z"], w + ": z_%d is its RNG draw" % i)
+            content = commits[i]["body"]["content"]
+            if kc is None and i == holder:
+                # §8.2: the keyholder's K_c is its next RNG draw, sealed to every other member.
+                offered = rng[i].take(32)
+                ok(content is not None and content["id"] == H("dcnet/v1/content-id", gid,
+                                                              u64(epoch), offered),
+                   w + ": keyholder %d names its K_c by kc_id" % i)
+                want = [[j, xor(offered, H("dcnet/v1/content-seal", gid, u64(epoch), u64(rnd),
+                                           u32(i), u32(j), s_pair[(min(i, j), max(i, j))]))]
+                        for j in P if j != i]
+                ok(content is not None and [[j, bytes(x)] for j, x in content["seals"]] == want,
+                   w + ": keyholder %d seals K_c to each other member of P" % i)
+            else:
+                ok(content is None, w + ": Commit %d carries no seal (not the keyholder)" % i)
             ok(len(mine) == 1 and all(not any(m[8 * c:8 * c + 8]) for c in range(cells)
                                       if c not in mine),
                w + ": m_%d holds its footprint in exactly one cell, zeros elsewhere" % i)
             for sl in range(slots):
                 b = m[slot_range(sl).start:slot_range(sl).stop]
-                if sl in owners and owners[sl][0] == i:
-                    kind = R.parse(sb, rnd, sl, b)
+                if sl in owners and owners[sl][0] == i and kc is None:
+                    ok(not any(b), w + ": m_%d leaves its slot empty without a content key" % i)
+                elif sl in owners and owners[sl][0] == i:
+                    kind = R.parse(sb, rnd, sl, b, kc)
                     NOTES.append("round %d: member %d won slot %d and wrote a %s"
                                  % (rnd, i, sl, kind))
                     coin = coins[(i, alloc[0])]
@@ -364,7 +383,7 @@ def main():
                         ok(kind == "trap" and coin < p["p_cover"],
                            w + ": idle m_%d covers with a trap (p_cover)" % i)
                     if kind == "trap":
-                        ok(b == R.trap_slot(sb, owners[sl][1], rnd, sl)[1],
+                        ok(b == R.trap_slot(sb, owners[sl][1], rnd, sl, kc)[1],
                            w + ": m_%d slot %d is its trap (§7)" % (i, sl))
                     else:
                         ok(kind == "fragment", w + ": m_%d fills its slot %d" % (i, sl))
@@ -374,14 +393,17 @@ def main():
         # §7 / §11.1: every slot reads cleanly; D is empty.
         for sl in range(slots):
             b = clear[slot_range(sl).start:slot_range(sl).stop]
-            kind = R.parse(sb, rnd, sl, b)
+            kind = R.parse(sb, rnd, sl, b, kc) if kc is not None else R.state(rnd, sl, b)
+            ok(R.state(rnd, sl, b) in ("empty", "intact"), w + ": slot %d intact without a key" % sl)
             if sl in owners:
                 ok(kind in ("empty", "trap", "fragment"), w + ": slot %d not damaged" % sl)
             else:
                 ok(kind == "empty", w + ": unallocated slot %d is zero" % sl)
             if kind == "fragment":
-                delivered_at[(rnd, sl)] = (b, owners[sl][0])
+                delivered_at[(rnd, sl)] = (R.encrypt(kc, rnd, sl, b[:-32]) + b[-32:], owners[sl][0])
         clear_of[rnd], record_digest[rnd] = clear, rd
+        if kc is None and offered is not None:
+            kc = offered
         last, head = rnd, view
 
     # ---- deliveries

@@ -106,7 +106,7 @@ def group_id():
     relay = H("vector/key", b"relay")
     params = dict(cells=6, slots=3, slot_bytes=128, p_trap=0.2, p_cover=1.0, keys_ms=5000,
                   commit_ms=2000, reveal_ms=2000, unblind_ms=2000, post_round_ms=0, round_ms=0,
-                  max_fragments=1024, tolerance=0)
+                  max_fragments=1024, tolerance=0, epoch_rounds=1000)
     roster = struct.pack("<H", len(name)) + name.encode() + u32(len(members))
     for n, k in members:
         roster += struct.pack("<H", len(n)) + n.encode() + k
@@ -117,7 +117,8 @@ def group_id():
         pb += struct.pack("<d", q["p_trap"]) + struct.pack("<d", q["p_cover"])
         for d in ["keys_ms", "commit_ms", "reveal_ms", "unblind_ms", "post_round_ms", "round_ms"]:
             pb += u64(q[d])
-        return pb + struct.pack("<H", q["max_fragments"]) + u32(q["tolerance"])
+        return (pb + struct.pack("<H", q["max_fragments"]) + u32(q["tolerance"])
+                + u64(q["epoch_rounds"]))
 
     pb = params_bytes(params)
     # §2.2: parameters are hashed resolved: slots 0 → N, cells 0 → 2N, tolerance 0xFFFFFFFF →
@@ -369,7 +370,9 @@ BODIES = {
              ("last", ("option", ("tuple", [U64, HASH]))),
              ("alloc", ("option", ("tuple", [U64, HASH]))), ("voids", ("vec", U32)),
              ("commit_ms", U64), ("last_case", ("option", HASH))],
-    "Commit": [("open", HASH), ("ciphertext", HASH), ("blinding", HASH)],
+    "Commit": [("open", HASH), ("ciphertext", HASH), ("blinding", HASH),
+               ("content", ("option", ("struct", [
+                   ("id", HASH), ("seals", ("vec", ("tuple", [U32, ("bytes", 32)])))])))],
     "CommitSet": [("open", HASH), ("commits", ("vec", signed("Commit")))],
     "Reveal": [("ciphertext", ("vec", U8))],
     "Record": [("commit_set", signed("CommitSet")), ("opens", ("vec", signed("Open"))),
@@ -379,7 +382,7 @@ BODIES = {
              ("missing", ("vec", U32))],
     "Abort": [("missing", ("vec", U32)), ("phase", U8)],
     "Accuse": [("record", HASH), ("slot", U32), ("alloc_round", U64), ("cell", U32),
-               ("gamma", ("bytes", 32)), ("proof", DLEQ)],
+               ("gamma", ("bytes", 32)), ("proof", DLEQ), ("slot_key", ("bytes", 32))],
     "BlameStart": [("record", HASH), ("accusation", ("option", signed("Accuse"))),
                    ("positions", ("vec", U64))],
     "Disclose": [("start", HASH),
