@@ -39,6 +39,12 @@ pub enum MemberFault {
     Withhold,
     /// Sign two different commitments for each round.
     Equivocate,
+    /// As a keyholder, seal a wrong content key to member `victim` (an equivocating keyholder):
+    /// the victim can neither read nor send for the rest of the epoch.
+    BadSeal {
+        /// The member whose seal is wrong.
+        victim: u32,
+    },
 }
 
 /// A relay fault.

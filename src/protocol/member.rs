@@ -1358,7 +1358,11 @@ impl Member {
                 Some(pair) => keys::seal_mask(pair, &gid, ep.epoch, round, self.me, j),
                 None => [0u8; 32],
             };
-            seals.push((j, key.seal(&mask)));
+            let mut seal = key.seal(&mask);
+            if self.faults.contains(&MemberFault::BadSeal { victim: j }) {
+                seal[0] ^= 1;
+            }
+            seals.push((j, seal));
         }
         let seal = ContentSeal {
             id: key.id(&gid, ep.epoch),
