@@ -45,6 +45,8 @@ pub enum MemberFault {
         /// The member whose seal is wrong.
         victim: u32,
     },
+    /// As a keyholder, send no seal at all (the content key is fixed a round later).
+    NoSeal,
 }
 
 /// A relay fault.

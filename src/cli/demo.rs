@@ -726,6 +726,7 @@ fn describe(s: &Spec, g: &crate::params::Group) -> String {
                 MemberFault::Refuse => "stays silent in every blame step".into(),
                 MemberFault::Withhold => "commits, then never reveals".into(),
                 MemberFault::Equivocate => "signs two different commitments every round".into(),
+                MemberFault::NoSeal => "as keyholder, sends no content key".into(),
                 MemberFault::BadSeal { victim } => format!(
                     "as keyholder, seals a wrong content key to {}",
                     words::name(g, *victim)

@@ -1143,6 +1143,15 @@ impl Member {
         let bad = |r| invalid(Kind::Open, r);
         let o = &m.body;
         let ep = self.ep.as_ref().ok_or(bad("no epoch"))?;
+        if matches!(ep.content, Content::Refused) {
+            // Our seal did not open: we could neither read nor write. Sitting the epoch out
+            // makes that visible as an absence, so every sender's anonymity rule (§7.1) stops
+            // counting us; staying present would let the keyholder's coalition know one
+            // "present" member cannot be the sender (attack review).
+            return Err(bad(
+                "our content key seal did not open: sitting this epoch out (we rejoin at the next)",
+            ));
+        }
         if ep.completed >= self.group.params().epoch_rounds {
             // Forward secrecy on a schedule: the content key and the epoch keys of this epoch
             // must be erased; a relay that does not start a new epoch gets no more rounds.
@@ -1342,7 +1351,10 @@ impl Member {
         let Some(ep) = self.ep.as_ref() else {
             return (None, None);
         };
-        if !matches!(ep.content, Content::Unset) || keyholder(round, present) != Some(self.me) {
+        if !matches!(ep.content, Content::Unset)
+            || keyholder(round, present) != Some(self.me)
+            || self.faults.contains(&MemberFault::NoSeal)
+        {
             return (None, None);
         }
         let gid = *self.group.id();
@@ -1354,9 +1366,12 @@ impl Member {
         for &j in present.iter().filter(|&&j| j != self.me) {
             // Modeled crypto (simulation only) derives no pair secrets: the seal is then the
             // key itself, to keep frame sizes honest.
-            let mask = match ep.pairs.get(&j) {
-                Some(pair) => keys::seal_mask(pair, &gid, ep.epoch, round, self.me, j),
-                None => [0u8; 32],
+            let mask = match (ep.pairs.get(&j), self.modeled) {
+                (Some(pair), _) => keys::seal_mask(pair, &gid, ep.epoch, round, self.me, j),
+                (None, true) => [0u8; 32],
+                // No pair secret with j (cannot happen for validated keys): seal nothing
+                // rather than send the key in the clear.
+                (None, false) => return (None, None),
             };
             let mut seal = key.seal(&mask);
             if self.faults.contains(&MemberFault::BadSeal { victim: j }) {
@@ -1884,7 +1899,11 @@ impl Member {
             let own = src.mine.as_ref()?;
             let d0 = damage.first()?;
             // (A decoy garbling its own slot never accuses: it would convict itself.)
+            // (Only a trap we wrote: in the round that fixes the content key nobody had one
+            // at compose time, so our slot stayed empty and there is no trap to accuse with.
+            // Attack review: accusing then convicted the honest owner of ciphertext-mismatch.)
             let honest = d0.slot == own.slot
+                && a.slot_written.as_ref().is_some_and(|(s, _)| *s == own.slot)
                 && own.purpose == Purpose::Trap
                 && !self.faults.contains(&MemberFault::GarbleOwn);
             let false_accuser = self.faults.contains(&MemberFault::FalseAccuse);
