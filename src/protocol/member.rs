@@ -1414,7 +1414,14 @@ impl Member {
         let Some(cs) = &commit.body.content else {
             return;
         };
-        if !seal_list_ok(cs, present, holder) {
+        // Act only on the keyholder's own signed word: a relay that put a seal list of its own
+        // in the CommitSet must not make us sit out, nor name an innocent keyholder.
+        let signed = modeled
+            || self
+                .group
+                .member_key(holder)
+                .is_some_and(|pk| commit.verify(pk));
+        if !signed || !seal_list_ok(cs, present, holder) {
             return;
         }
         if holder == me {
