@@ -5,6 +5,8 @@
 //! - [`params`]: roster, round parameters and `group_id`.
 //! - [`wire`]: signed, typed, size-bounded messages.
 //! - [`protocol`]: the sans-IO [`protocol::Member`] and [`protocol::Relay`] state machines.
+//! - [`chat`]: sealed private messages, anonymous replies and pseudonyms, carried as message
+//!   bytes.
 //! - [`sim`]: a deterministic in-memory network on a virtual clock that drives them.
 //!
 //! The byte-level specification is `docs/PROTOCOL.md`; the architecture is
@@ -13,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod adversary;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod crypto;

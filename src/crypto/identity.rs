@@ -81,6 +81,14 @@ impl PublicKey {
         };
         vk.verify_strict(msg, &Signature::from_bytes(sig)).is_ok()
     }
+
+    /// The X25519 public key (Montgomery u-coordinate) of this Ed25519 key: the birational
+    /// map of RFC 7748 §4.1, as libsodium's `crypto_sign_ed25519_pk_to_curve25519` and age's
+    /// ssh-ed25519 recipients use it. Sealed messages go to it (docs/PROTOCOL.md §13.2).
+    /// `None` for a key §2.10 would not verify under.
+    pub fn x25519(&self) -> Option<[u8; 32]> {
+        decoded(&self.0).map(|vk| vk.to_montgomery().to_bytes())
+    }
 }
 
 /// A long-term Ed25519 signing key.
@@ -105,6 +113,12 @@ impl IdentityKey {
     /// Signs `msg`.
     pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
         self.0.sign(msg).to_bytes()
+    }
+    /// The X25519 secret matching [`PublicKey::x25519`]: the first half of SHA-512 of the
+    /// seed (RFC 8032 §5.1.5), clamped where it is used. Joint use of one key for Ed25519 and
+    /// an X25519 KEM is analysed in Thormarker, eprint 2021/509 (docs/PROTOCOL.md §13.2).
+    pub fn x25519_secret(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.0.to_scalar_bytes())
     }
 }
 
@@ -145,6 +159,20 @@ mod tests {
         assert!(DECODED.with(|c| c.borrow().len()) <= KEY_CACHE);
         assert!(k.public().verify(b"m", &sig));
         assert!(!weak.verify(b"m", &sig));
+    }
+
+    #[test]
+    fn the_x25519_halves_of_an_identity_match() {
+        for seed in [[3u8; 32], [200u8; 32]] {
+            let k = IdentityKey::from_secret_bytes(&seed);
+            let public = k.public().x25519().unwrap();
+            let derived =
+                curve25519_dalek::MontgomeryPoint::mul_base_clamped(*k.x25519_secret()).to_bytes();
+            assert_eq!(public, derived);
+        }
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert_eq!(PublicKey(identity).x25519(), None);
     }
 
     #[test]

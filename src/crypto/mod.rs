@@ -75,6 +75,8 @@ pub mod tags {
     pub const CONTENT_ID: &str = "dcnet/v1/content-id";
     pub const CONTENT_SEAL: &str = "dcnet/v1/content-seal";
     pub const SLOT_KEY: &str = "dcnet/v1/slot-key";
+    pub const SEALED_KEY: &str = "dcnet/v1/sealed-key";
+    pub const NYM_POST: &str = "dcnet/v1/nym-post";
 }
 
 #[cfg(test)]
