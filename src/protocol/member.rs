@@ -198,14 +198,19 @@ pub enum SubmitError {
     /// [`MAX_QUEUE`] messages are already waiting.
     #[error("{0} messages are already waiting to go out; try again once some are sent")]
     QueueFull(usize),
+    /// [`MAX_LINKS`] links are in use already.
+    #[error(
+        "{0} pseudonyms and conversations are in use already; restart the member to begin afresh"
+    )]
+    TooManyLinks(usize),
 }
 
 /// Most messages waiting or in flight at one member.
 pub const MAX_QUEUE: usize = 1024;
 /// Largest outbox snapshot [`Member::restore_outbox`] decodes (bytes).
 pub const MAX_OUTBOX_BYTES: usize = 1 << 28;
-/// Version byte of the outbox snapshot format.
-const OUTBOX_VERSION: u8 = 1;
+/// Version byte of the outbox snapshot format (1: before links; still read).
+const OUTBOX_VERSION: u8 = 2;
 
 /// The durable form of the outbox (docs/PROTOCOL.md §8.1): what a restarted member needs to
 /// finish sending its messages without ever widening their anonymity sets.
@@ -216,7 +221,61 @@ struct SavedOutbox {
     /// Members this member had convicted: §7.1's R and floor leave them out, so a restarted
     /// member that forgot them would wait for a removed member forever.
     convicted: Vec<u32>,
+    /// The sets of every link (docs/PROTOCOL.md §7.2), so a restarted member keeps a
+    /// pseudonym's or a conversation's anonymity set as narrow as the relay saw it.
+    links: Vec<SavedLink>,
     messages: Vec<SavedMessage>,
+}
+
+#[derive(bincode::Encode, bincode::Decode)]
+struct SavedLink {
+    link: [u8; 32],
+    first_present: Option<Vec<u32>>,
+    anonymity: Option<Vec<u32>>,
+    unknown_accusers: u32,
+}
+
+/// Version 1 of the outbox file (no links).
+#[derive(bincode::Encode, bincode::Decode)]
+struct SavedOutboxV1 {
+    version: u8,
+    group: Hash,
+    convicted: Vec<u32>,
+    messages: Vec<SavedMessageV1>,
+}
+
+#[derive(bincode::Encode, bincode::Decode)]
+struct SavedMessageV1 {
+    msg_id: [u8; 8],
+    message: Vec<u8>,
+    done: Vec<bool>,
+    first_present: Option<Vec<u32>>,
+    anonymity: Option<Vec<u32>>,
+    unknown_accusers: u32,
+}
+
+impl SavedOutboxV1 {
+    fn upgrade(self) -> SavedOutbox {
+        SavedOutbox {
+            version: OUTBOX_VERSION,
+            group: self.group,
+            convicted: self.convicted,
+            links: Vec::new(),
+            messages: self
+                .messages
+                .into_iter()
+                .map(|m| SavedMessage {
+                    msg_id: m.msg_id,
+                    message: m.message,
+                    done: m.done,
+                    first_present: m.first_present,
+                    anonymity: m.anonymity,
+                    unknown_accusers: m.unknown_accusers,
+                    link: None,
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(bincode::Encode, bincode::Decode)]
@@ -230,6 +289,8 @@ struct SavedMessage {
     /// Accusations possibly missed: those recorded, plus one if a piece's round was still
     /// unresolved when the snapshot was written.
     unknown_accusers: u32,
+    /// Its link, if it was submitted under one.
+    link: Option<[u8; 32]>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -333,6 +394,23 @@ struct Outgoing {
     ticket: u64,
     frags: Vec<Fragment>,
     state: Vec<FragState>,
+    /// What the relay has seen of this message.
+    exp: Exposure,
+    /// The link it shares an anonymity set with (docs/PROTOCOL.md §7.2), if any.
+    link: Option<LinkId>,
+}
+
+/// A link: messages a reader can tell share an author (one pseudonym, one side of a
+/// conversation). Their pieces count as pieces of one message for §7.1's rule.
+pub type LinkId = [u8; 32];
+
+/// Most links a member keeps sets for ([`Member::submit_linked`]).
+pub const MAX_LINKS: usize = 4096;
+
+/// What the relay has seen of a message, or of every message of a link (docs/PROTOCOL.md
+/// §7.1, §7.2).
+#[derive(Clone, Default)]
+struct Exposure {
     /// R: the present set of the attempt whose piece went out first (less convicted members).
     first_present: Option<BTreeSet<u32>>,
     /// A: the intersection of the present sets of every attempt in which a piece went out.
@@ -345,6 +423,31 @@ struct Outgoing {
     /// unresolved): each may have told the relay that one member of A sent nothing then, so the
     /// anonymity check counts A that much smaller, for good.
     unknown_accusers: usize,
+}
+
+impl Exposure {
+    /// A piece went out in `round` with present set `present`.
+    fn expose(&mut self, present: &BTreeSet<u32>, round: u64) {
+        self.first_present.get_or_insert_with(|| present.clone());
+        self.anonymity = Some(match &self.anonymity {
+            Some(x) => x.intersection(present).copied().collect(),
+            None => present.clone(),
+        });
+        self.unresolved = Some(round);
+    }
+
+    /// |A| less the accusations possibly missed.
+    fn size(&self) -> usize {
+        self.anonymity
+            .as_ref()
+            .map_or(0, |a| a.len().saturating_sub(self.unknown_accusers))
+    }
+
+    /// Accusations possibly missed, as the outbox file records them.
+    fn saved_unknown(&self) -> u32 {
+        (self.unknown_accusers + usize::from(self.unresolved.is_some())).min(u32::MAX as usize)
+            as u32
+    }
 }
 
 /// One attempt in flight (or the last completed one, kept for blame).
@@ -366,8 +469,8 @@ struct Attempt {
     record: Option<(Signed<Record>, Hash)>,
     reservation: Option<Reservation>,
     uses_alloc: bool,
-    /// The message (ticket) whose piece became readable by the relay in this attempt.
-    exposed: Option<u64>,
+    /// The message (ticket, link) whose piece became readable by the relay in this attempt.
+    exposed: Option<(u64, Option<LinkId>)>,
     /// Once our seed is out: when the relay must have sent the seeds (or who withheld) for
     /// the Record we unblinded against. A signed Record is an open case.
     unblind_by: Option<Time>,
@@ -425,6 +528,8 @@ pub struct Member {
     outbox: VecDeque<Vec<u8>>,
     events: VecDeque<MemberEvent>,
     queue: VecDeque<Outgoing>,
+    /// The sets of every link a message was submitted under (docs/PROTOCOL.md §7.2).
+    links: BTreeMap<LinkId, Exposure>,
     /// Bumped whenever `queue` changes in a way the outbox snapshot records.
     outbox_rev: u64,
     next_ticket: u64,
@@ -519,6 +624,7 @@ impl Member {
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             queue: VecDeque::new(),
+            links: BTreeMap::new(),
             outbox_rev: 0,
             next_ticket: 0,
             reasm: Reassembly::new(4096, 1 << 16, max_fragments),
@@ -597,6 +703,31 @@ impl Member {
 
     /// Queues a message for anonymous broadcast; returns its ticket.
     pub fn submit(&mut self, msg: &[u8]) -> Result<u64, SubmitError> {
+        self.enqueue(msg, None)
+    }
+
+    /// Queues a message that readers can link to every other message submitted under `link`
+    /// (posts of one pseudonym, our side of one conversation): the anonymity rule then counts
+    /// all of them as one message, so the set of members who could have written them — the
+    /// intersection of the present sets of every round any of their pieces went out in —
+    /// never falls below the floor (docs/PROTOCOL.md §7.2).
+    pub fn submit_linked(&mut self, msg: &[u8], link: LinkId) -> Result<u64, SubmitError> {
+        if !self.links.contains_key(&link) && self.links.len() >= MAX_LINKS {
+            return Err(SubmitError::TooManyLinks(MAX_LINKS));
+        }
+        self.enqueue(msg, Some(link))
+    }
+
+    /// |A| of a link: members present in every round a piece of one of its messages went out
+    /// in (`None` before any did).
+    pub fn link_anonymity(&self, link: &LinkId) -> Option<usize> {
+        self.links
+            .get(link)
+            .filter(|e| e.anonymity.is_some())
+            .map(Exposure::size)
+    }
+
+    fn enqueue(&mut self, msg: &[u8], link: Option<LinkId>) -> Result<u64, SubmitError> {
         if self.queue.len() >= MAX_QUEUE {
             return Err(SubmitError::QueueFull(self.queue.len()));
         }
@@ -617,11 +748,12 @@ impl Member {
             ticket,
             state: vec![FragState::Pending; frags.len()],
             frags,
-            first_present: None,
-            anonymity: None,
-            unresolved: None,
-            unknown_accusers: 0,
+            exp: Exposure::default(),
+            link,
         });
+        if let Some(l) = link {
+            self.links.entry(l).or_default();
+        }
         self.outbox_rev += 1;
         Ok(ticket)
     }
@@ -643,6 +775,16 @@ impl Member {
             version: OUTBOX_VERSION,
             group: *self.group.id(),
             convicted: self.convicted.iter().copied().collect(),
+            links: self
+                .links
+                .iter()
+                .map(|(id, e)| SavedLink {
+                    link: *id,
+                    first_present: sorted(&e.first_present),
+                    anonymity: sorted(&e.anonymity),
+                    unknown_accusers: e.saved_unknown(),
+                })
+                .collect(),
             messages: self
                 .queue
                 .iter()
@@ -654,10 +796,10 @@ impl Member {
                         .flat_map(|f| f.payload.iter().copied())
                         .collect(),
                     done: o.state.iter().map(|s| *s == FragState::Done).collect(),
-                    first_present: sorted(&o.first_present),
-                    anonymity: sorted(&o.anonymity),
-                    unknown_accusers: (o.unknown_accusers + usize::from(o.unresolved.is_some()))
-                        .min(u32::MAX as usize) as u32,
+                    first_present: sorted(&o.exp.first_present),
+                    anonymity: sorted(&o.exp.anonymity),
+                    unknown_accusers: o.exp.saved_unknown(),
+                    link: o.link,
                 })
                 .collect(),
         };
@@ -672,19 +814,34 @@ impl Member {
             return Err(format!("outbox of {} bytes is too large", bytes.len()));
         }
         let cfg = bincode::config::standard().with_limit::<MAX_OUTBOX_BYTES>();
-        let (saved, used): (SavedOutbox, usize) =
-            bincode::decode_from_slice(bytes, cfg).map_err(|e| format!("not an outbox: {e}"))?;
-        if used != bytes.len() || saved.version != OUTBOX_VERSION {
-            return Err("not an outbox of this version".into());
-        }
         // The canonical encoding only (PROTOCOL.md §4), as for frames and evidence bundles.
-        if bincode::encode_to_vec(&saved, bincode::config::standard())
-            .ok()
-            .as_deref()
-            != Some(bytes)
-        {
-            return Err("not the canonical encoding of an outbox".into());
-        }
+        let canonical = |used: usize, again: Option<Vec<u8>>| -> Result<(), String> {
+            if used != bytes.len() || again.as_deref() != Some(bytes) {
+                return Err("not the canonical encoding of an outbox".into());
+            }
+            Ok(())
+        };
+        let saved = match bytes.first() {
+            Some(1) => {
+                let (old, used): (SavedOutboxV1, usize) = bincode::decode_from_slice(bytes, cfg)
+                    .map_err(|e| format!("not an outbox: {e}"))?;
+                canonical(
+                    used,
+                    bincode::encode_to_vec(&old, bincode::config::standard()).ok(),
+                )?;
+                old.upgrade()
+            }
+            Some(&OUTBOX_VERSION) => {
+                let (saved, used): (SavedOutbox, usize) = bincode::decode_from_slice(bytes, cfg)
+                    .map_err(|e| format!("not an outbox: {e}"))?;
+                canonical(
+                    used,
+                    bincode::encode_to_vec(&saved, bincode::config::standard()).ok(),
+                )?;
+                saved
+            }
+            _ => return Err("not an outbox of this version".into()),
+        };
         if !ct_eq(&saved.group, self.group.id()) {
             if saved.messages.is_empty() {
                 // Only another group's convictions: nothing of ours to lose.
@@ -701,22 +858,43 @@ impl Member {
         if saved.convicted.iter().any(|&i| i >= n) {
             return Err("a recorded conviction names no roster member".into());
         }
+        let set = |v: Option<Vec<u32>>| -> Result<Option<BTreeSet<u32>>, String> {
+            match v {
+                None => Ok(None),
+                Some(v) if v.iter().all(|&i| i < n) => Ok(Some(v.into_iter().collect())),
+                Some(_) => Err("a recorded set names no roster member".to_string()),
+            }
+        };
+        if saved.links.len().saturating_add(self.links.len()) > MAX_LINKS {
+            return Err(format!("more than {MAX_LINKS} links"));
+        }
+        let mut links = Vec::new();
+        for l in saved.links {
+            links.push((
+                l.link,
+                Exposure {
+                    first_present: set(l.first_present)?,
+                    anonymity: set(l.anonymity)?,
+                    unresolved: None,
+                    unknown_accusers: l.unknown_accusers as usize,
+                },
+            ));
+        }
         let mut restored = Vec::new();
+        let mut queued = Vec::new();
         for m in saved.messages.into_iter().rev() {
             let frags = slots::fragment(&m.message, cap, m.msg_id);
             if frags.len() != m.done.len() || frags.len() > max {
                 return Err("a message does not fragment as recorded".into());
             }
-            let set = |v: Option<Vec<u32>>| -> Result<Option<BTreeSet<u32>>, String> {
-                match v {
-                    None => Ok(None),
-                    Some(v) if v.iter().all(|&i| i < n) => Ok(Some(v.into_iter().collect())),
-                    Some(_) => Err("a recorded set names no roster member".to_string()),
-                }
-            };
+            if m.link
+                .is_some_and(|l| !links.iter().any(|(id, _)| *id == l))
+            {
+                return Err("a message names a link the outbox does not record".into());
+            }
             let ticket = self.next_ticket;
             self.next_ticket += 1;
-            self.queue.push_front(Outgoing {
+            queued.push(Outgoing {
                 ticket,
                 state: m
                     .done
@@ -730,14 +908,42 @@ impl Member {
                     })
                     .collect(),
                 frags,
-                first_present: set(m.first_present)?,
-                anonymity: set(m.anonymity)?,
-                unresolved: None,
-                unknown_accusers: m.unknown_accusers as usize,
+                exp: Exposure {
+                    first_present: set(m.first_present)?,
+                    anonymity: set(m.anonymity)?,
+                    unresolved: None,
+                    unknown_accusers: m.unknown_accusers as usize,
+                },
+                link: m.link,
             });
             restored.push(ticket);
         }
+        // Validated as a whole before anything is put back.
+        for o in queued {
+            self.queue.push_front(o);
+        }
         restored.reverse();
+        // A link this run already uses keeps the narrower of the two (the union of what the
+        // relay saw: intersect A, keep the older R, add the unknown accusations).
+        for (id, e) in links {
+            match self.links.get_mut(&id) {
+                None => {
+                    self.links.insert(id, e);
+                }
+                Some(cur) => {
+                    if let Some(a) = e.anonymity {
+                        cur.anonymity = Some(match cur.anonymity.take() {
+                            Some(x) => x.intersection(&a).copied().collect(),
+                            None => a,
+                        });
+                    }
+                    if e.first_present.is_some() {
+                        cur.first_present = e.first_present;
+                    }
+                    cur.unknown_accusers += e.unknown_accusers;
+                }
+            }
+        }
         // Its own earlier verdicts (checked when it reached them).
         self.convicted.extend(saved.convicted);
         self.outbox_rev += 1;
@@ -1204,9 +1410,14 @@ impl Member {
         self.hw = round;
         // Accepting a later Open means every accusation about earlier rounds was seen (a case
         // the member saw open must conclude first).
-        for o in self.queue.iter_mut() {
-            if o.unresolved.is_some_and(|r| r < round) {
-                o.unresolved = None;
+        for e in self
+            .queue
+            .iter_mut()
+            .map(|o| &mut o.exp)
+            .chain(self.links.values_mut())
+        {
+            if e.unresolved.is_some_and(|r| r < round) {
+                e.unresolved = None;
                 self.outbox_rev += 1;
             }
         }
@@ -1283,7 +1494,8 @@ impl Member {
         let ep = self.ep.as_ref().expect("on_open checked the epoch");
         let gamma = ep.secret.gamma(&gid, ep.epoch, round);
         let footprint = keys::footprint(&gamma);
-        let purpose = self.choose_purpose();
+        let present: BTreeSet<u32> = open.body.present.iter().copied().collect();
+        let purpose = self.choose_purpose(&present);
         let reservation = purpose.map(|purpose| {
             let cell = (self.rng.next_u64() % u64::from(layout.cells)) as u32;
             Reservation {
@@ -1460,6 +1672,27 @@ impl Member {
         o: &Outgoing,
         present: &BTreeSet<u32>,
     ) -> Result<(), (String, usize, usize)> {
+        self.exposure_check(&o.exp, present)?;
+        // A linked message: the link's sets hold every round any of its messages went out in
+        // (docs/PROTOCOL.md §7.2).
+        match o.link.map(|l| self.links.get(&l)) {
+            None => Ok(()),
+            Some(Some(e)) => self.exposure_check(e, present).map_err(|(r, a, f)| {
+                (
+                    format!("{r} (counting every message of its pseudonym or conversation)"),
+                    a,
+                    f,
+                )
+            }),
+            Some(None) => Err(("its link's sets are missing".into(), 0, 0)),
+        }
+    }
+
+    fn exposure_check(
+        &self,
+        o: &Exposure,
+        present: &BTreeSet<u32>,
+    ) -> Result<(), (String, usize, usize)> {
         let t = self.group.params().tolerance as usize;
         let floor = self
             .group
@@ -1507,7 +1740,7 @@ impl Member {
         Ok(())
     }
 
-    fn choose_purpose(&mut self) -> Option<Purpose> {
+    fn choose_purpose(&mut self, present: &BTreeSet<u32>) -> Option<Purpose> {
         if self
             .ep
             .as_ref()
@@ -1517,19 +1750,33 @@ impl Member {
             return None;
         }
         let p = self.group.params().clone();
-        let next = self.queue.front().and_then(|o| {
+        let pending = |o: &Outgoing| {
             o.state
                 .iter()
                 .position(|s| *s == FragState::Pending)
                 .map(|i| (o.ticket, i as u16))
-        });
+        };
+        let mut next = self.queue.front().and_then(pending);
+        // A front message that the present set would hold back (its R is not all here, or a
+        // pseudonym's set would shrink) does not hold back a later one that could go out
+        // now, untouched so far (docs/PROTOCOL.md §7.2). Otherwise messages go in order.
+        if let Some(front) = self.queue.front() {
+            if next.is_some() && self.anonymity_check(front, present).is_err() {
+                if let Some(alt) = self.queue.iter().skip(1).find(|o| {
+                    o.state.iter().all(|s| *s == FragState::Pending)
+                        && self.anonymity_check(o, present).is_ok()
+                }) {
+                    next = pending(alt);
+                }
+            }
+        }
         let coin = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         match next {
             Some((ticket, index)) => {
                 if coin < p.p_trap {
                     Some(Purpose::Trap)
                 } else {
-                    if let Some(o) = self.queue.front_mut() {
+                    if let Some(o) = self.queue.iter_mut().find(|o| o.ticket == ticket) {
                         o.state[index as usize] = FragState::Reserved;
                     }
                     Some(Purpose::Fragment { ticket, index })
@@ -2043,15 +2290,13 @@ impl Member {
         let Purpose::Fragment { ticket, .. } = own.purpose else {
             return;
         };
-        a.exposed = Some(ticket);
         let present: BTreeSet<u32> = a.open.body.present.iter().copied().collect();
         if let Some(o) = self.queue.iter_mut().find(|o| o.ticket == ticket) {
-            o.first_present.get_or_insert_with(|| present.clone());
-            o.anonymity = Some(match &o.anonymity {
-                Some(x) => x.intersection(&present).copied().collect(),
-                None => present,
-            });
-            o.unresolved = Some(a.round);
+            o.exp.expose(&present, a.round);
+            a.exposed = Some((ticket, o.link));
+            if let Some(e) = o.link.and_then(|l| self.links.get_mut(&l)) {
+                e.expose(&present, a.round);
+            }
             self.outbox_rev += 1;
         }
     }
@@ -2234,11 +2479,18 @@ impl Member {
         let Some((accuser, _)) = checked.accused() else {
             return;
         };
-        let Some(ticket) = self.done.as_ref().and_then(|d| d.attempt.exposed) else {
+        let Some((ticket, link)) = self.done.as_ref().and_then(|d| d.attempt.exposed) else {
             return;
         };
-        if let Some(o) = self.queue.iter_mut().find(|o| o.ticket == ticket) {
-            if let Some(a) = o.anonymity.as_mut() {
+        let message = self
+            .queue
+            .iter_mut()
+            .find(|o| o.ticket == ticket)
+            .map(|o| &mut o.exp);
+        // The link too, even once the message itself is out.
+        let linked = link.and_then(|l| self.links.get_mut(&l));
+        for e in message.into_iter().chain(linked) {
+            if let Some(a) = e.anonymity.as_mut() {
                 a.remove(&accuser);
                 self.outbox_rev += 1;
             }
@@ -2555,23 +2807,28 @@ impl Member {
     }
 
     fn finish_sent(&mut self, round: u64) {
-        while let Some(o) = self.queue.front() {
-            if o.state.iter().all(|s| *s == FragState::Done) {
-                let ticket = o.ticket;
-                let anonymity = o
-                    .anonymity
-                    .as_ref()
-                    .map_or(0, |a| a.len().saturating_sub(o.unknown_accusers));
-                self.queue.pop_front();
-                self.outbox_rev += 1;
-                self.events.push_back(MemberEvent::Sent {
-                    ticket,
-                    round,
-                    anonymity,
-                });
-            } else {
-                break;
-            }
+        // Usually the front; a later message that went out while the front was held back
+        // (`choose_purpose`) completes first.
+        while let Some(at) = self
+            .queue
+            .iter()
+            .position(|o| o.state.iter().all(|s| *s == FragState::Done))
+        {
+            let o = &self.queue[at];
+            let ticket = o.ticket;
+            // A linked message reports its link's set: what a reader who links it to the
+            // others can narrow its author to.
+            let anonymity = match o.link.and_then(|l| self.links.get(&l)) {
+                Some(e) => e.size(),
+                None => o.exp.size(),
+            };
+            self.queue.remove(at);
+            self.outbox_rev += 1;
+            self.events.push_back(MemberEvent::Sent {
+                ticket,
+                round,
+                anonymity,
+            });
         }
     }
 }

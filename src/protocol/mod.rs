@@ -18,7 +18,7 @@ pub mod member;
 pub mod relay;
 pub mod slots;
 
-pub use member::{Member, MemberEvent, PieceSeen};
+pub use member::{LinkId, MAX_LINKS, Member, MemberEvent, PieceSeen};
 pub use relay::{Relay, RelayEvent};
 
 use crate::wire::{Kind, WireError};
