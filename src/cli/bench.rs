@@ -144,7 +144,7 @@ async fn one(n: usize, l: usize, seconds: f64) -> Result<Result1, String> {
     sent_at.insert(first.clone(), Instant::now());
     members[0]
         .submit
-        .send(first)
+        .send(first.into())
         .await
         .map_err(|e| e.to_string())?;
     while Instant::now() < end {
@@ -162,7 +162,7 @@ async fn one(n: usize, l: usize, seconds: f64) -> Result<Result1, String> {
                         }
                         let m = next_msg();
                         sent_at.insert(m.clone(), Instant::now());
-                        members[0].submit.send(m).await.map_err(|e| e.to_string())?;
+                        members[0].submit.send(m.into()).await.map_err(|e| e.to_string())?;
                     }
                 }
             }

@@ -3,6 +3,8 @@
 
 use super::words;
 use crate::adversary::{MemberFault, RelayFault, Spec};
+use crate::chat::{Envelope, Mailbox, parse};
+use crate::net::member::Submission;
 use crate::params::RoundParams;
 use crate::protocol::blame::{self, Culprit};
 use crate::protocol::relay::Absence;
@@ -71,6 +73,88 @@ impl Transport {
     }
 }
 
+const DM_TEXT: &str = "are you coming tonight? only you can read this";
+const REPLY_TEXT: &str = "yes, at nine. I cannot tell who you are, and nobody else can read this";
+
+/// The demo's private conversation: one honest member writes a sealed message to another,
+/// which answers through the one-time reply key inside it. The demo holds every member's
+/// mailbox and tries every delivered message in each, so it can show who opened what; it
+/// never prints who wrote to whom.
+struct DmDemo {
+    boxes: Vec<Mailbox>,
+    reader: usize,
+    first: Option<(usize, Submission)>,
+    /// Members that opened the message, and the answer.
+    opened_by: [Vec<usize>; 2],
+    texts: [Option<String>; 2],
+    answered: bool,
+}
+
+impl DmDemo {
+    fn new(tg: &TestGroup, honest: &[usize], seed: u64) -> Option<DmDemo> {
+        let (&reader, &writer) = (honest.first()?, honest.get(1)?);
+        let mut boxes: Vec<Mailbox> = tg
+            .member_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                Mailbox::new(
+                    &tg.group,
+                    i as u32,
+                    k,
+                    crate::sim::derive_seed(seed, "demo-mailbox", i as u64),
+                )
+            })
+            .collect();
+        let dm = boxes[writer].dm(reader as u32, DM_TEXT.as_bytes()).ok()?;
+        Some(DmDemo {
+            boxes,
+            reader,
+            first: Some((
+                writer,
+                Submission {
+                    message: dm.message,
+                    link: dm.link,
+                },
+            )),
+            opened_by: [Vec::new(), Vec::new()],
+            texts: [None, None],
+            answered: false,
+        })
+    }
+
+    /// Member `i` got `message`: try its mailbox. Returns the answer to submit (and who
+    /// submits it) when the recipient has just read the message.
+    fn on_delivered(&mut self, i: usize, message: &[u8]) -> Option<(usize, Submission)> {
+        let o = self.boxes.get_mut(i)?.open(message)?;
+        let k = usize::from(o.is_reply);
+        self.opened_by[k].push(i);
+        self.texts[k] = Some(String::from_utf8_lossy(&o.text).into_owned());
+        if o.is_reply || i != self.reader || self.answered {
+            return None;
+        }
+        self.answered = true;
+        let r = self.boxes[i].reply(o.number, REPLY_TEXT.as_bytes()).ok()?;
+        Some((
+            i,
+            Submission {
+                message: r.message,
+                link: r.link,
+            },
+        ))
+    }
+
+    /// Messages of the conversation submitted so far.
+    fn submitted(&self) -> usize {
+        1 + usize::from(self.answered)
+    }
+
+    /// The conversation completed: each message opened by exactly one member.
+    fn complete(&self) -> bool {
+        self.opened_by.iter().all(|v| v.len() == 1)
+    }
+}
+
 /// What a run produced, whatever the transport.
 struct Run {
     relay_events: Vec<RelayEvent>,
@@ -88,6 +172,7 @@ fn run_memory(
     member_faults: &BTreeMap<u32, Vec<MemberFault>>,
     honest: &[usize],
     posts: &[(usize, Vec<u8>)],
+    dm: &mut Option<DmDemo>,
 ) -> Result<Run, String> {
     let mut net = Network::with_faults(
         tg,
@@ -101,14 +186,46 @@ fn run_memory(
             mem.submit(m).map_err(|e| e.to_string())?;
         }
     }
+    let submit = |net: &mut Network, (who, sub): (usize, Submission)| -> Result<(), String> {
+        if let Some(mem) = net.members[who].as_mut() {
+            match sub.link {
+                Some(l) => mem.submit_linked(&sub.message, l),
+                None => mem.submit(&sub.message),
+            }
+            .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    };
+    if let Some(first) = dm.as_mut().and_then(|d| d.first.take()) {
+        submit(&mut net, first)?;
+    }
     net.start();
-    let stuck = net.run_rounds(a.rounds).err().map(|s| {
-        format!(
-            "the group stopped making progress after {:.1} ms of virtual time ({} steps)",
-            s.at.as_micros() as f64 / 1000.0,
-            s.steps
-        )
-    });
+    // Round by round, so that the recipient of the private message answers once it read it.
+    let mut looked = vec![0usize; net.members.len()];
+    let mut stuck = None;
+    for _ in 0..a.rounds {
+        if let Err(s) = net.run_rounds(1) {
+            stuck = Some(format!(
+                "the group stopped making progress after {:.1} ms of virtual time ({} steps)",
+                s.at.as_micros() as f64 / 1000.0,
+                s.steps
+            ));
+            break;
+        }
+        let Some(d) = dm.as_mut() else { continue };
+        let mut answers = Vec::new();
+        for (i, seen) in looked.iter_mut().enumerate() {
+            for e in &net.member_events[i][*seen..] {
+                if let MemberEvent::Delivered { message, .. } = e {
+                    answers.extend(d.on_delivered(i, message));
+                }
+            }
+            *seen = net.member_events[i].len();
+        }
+        for ans in answers {
+            submit(&mut net, ans)?;
+        }
+    }
     // Let the last round's seeds reach the honest members before reading their events.
     let _ = net.drive_bounded(10_000, |net| {
         let last = net.completed_rounds();
@@ -136,6 +253,7 @@ fn run_quic(
     member_faults: &BTreeMap<u32, Vec<MemberFault>>,
     honest: &[usize],
     posts: &[(usize, Vec<u8>)],
+    dm: &mut Option<DmDemo>,
 ) -> Result<Run, String> {
     use crate::net::member::MemberNote;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -150,10 +268,15 @@ fn run_quic(
         for (who, m) in posts {
             members[*who]
                 .submit
-                .send(m.clone())
+                .send(m.clone().into())
                 .await
                 .map_err(|_| "member stopped".to_string())?;
         }
+        let mut to_submit: Vec<(usize, Submission)> = dm
+            .as_mut()
+            .and_then(|d| d.first.take())
+            .into_iter()
+            .collect();
         let mut relay_events = Vec::new();
         let mut member_events = vec![Vec::new(); n];
         // Kept as counters, not rescanned: the loop runs once per note, so scanning every
@@ -178,6 +301,13 @@ fn run_quic(
                 break;
             }
             let mut progressed = false;
+            for (who, sub) in to_submit.drain(..) {
+                members[who]
+                    .submit
+                    .send(sub)
+                    .await
+                    .map_err(|_| "member stopped".to_string())?;
+            }
             while let Ok(e) = relay.events.try_recv() {
                 if matches!(e, RelayEvent::Completed { .. }) {
                     completed += 1;
@@ -201,6 +331,11 @@ fn run_quic(
                                 }
                             }
                             MemberEvent::Verdict { .. } => has_verdict[i] = true,
+                            MemberEvent::Delivered { message, .. } => {
+                                if let Some(d) = dm.as_mut() {
+                                    to_submit.extend(d.on_delivered(i, message));
+                                }
+                            }
                             _ => {}
                         }
                         member_events[i].push(e);
@@ -353,7 +488,8 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
         a.seed
     ));
     say(format!(
-        "{sent} messages posted by several members; senders are never shown.\n"
+        "{sent} messages posted by several members, and one private conversation; senders are \
+         never shown.\n"
     ));
     // Honest members post the script (adversaries post nothing).
     let posts: Vec<(usize, Vec<u8>)> = msgs
@@ -361,10 +497,28 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
         .enumerate()
         .map(|(k, m)| (honest[k % honest.len()], m.clone()))
         .collect();
+    let mut dm = DmDemo::new(&tg, &honest, a.seed);
     let run = match a.transport {
-        Transport::Memory => run_memory(a, &tg, relay_faults, &member_faults, &honest, &posts)?,
-        Transport::Quic => run_quic(a, &tg, relay_faults, &member_faults, &honest, &posts)?,
+        Transport::Memory => run_memory(
+            a,
+            &tg,
+            relay_faults,
+            &member_faults,
+            &honest,
+            &posts,
+            &mut dm,
+        )?,
+        Transport::Quic => run_quic(
+            a,
+            &tg,
+            relay_faults,
+            &member_faults,
+            &honest,
+            &posts,
+            &mut dm,
+        )?,
     };
+    let sent = sent + dm.as_ref().map_or(0, DmDemo::submitted);
     let Run {
         relay_events,
         member_events,
@@ -441,6 +595,14 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
     ));
     say(String::new());
     for (i, m) in delivered_to(watch).iter().enumerate() {
+        if let Envelope::Sealed { .. } = parse(m) {
+            say(format!(
+                "delivered #{:<2} ({} bytes): (a sealed private message: only its recipient can open it)",
+                i + 1,
+                m.len()
+            ));
+            continue;
+        }
         let text = String::from_utf8_lossy(m);
         let shown: String = text.chars().take(60).collect();
         let more = if text.chars().count() > 60 { "…" } else { "" };
@@ -449,6 +611,23 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
             i + 1,
             m.len()
         ));
+    }
+    if let Some(d) = &dm {
+        let of = |v: &[usize]| format!("{} of {n} members", v.len());
+        say(format!(
+            "\nprivate conversation: one member sealed a message to another (no recipient \
+             field; every member tried to open it and {} could: its recipient). The recipient \
+             answered through the one-time reply key inside it, without learning who wrote; \
+             {} opened the answer: its writer. Neither the relay nor any other member can \
+             tell who wrote to whom, and this demo does not say.",
+            of(&d.opened_by[0]),
+            of(&d.opened_by[1])
+        ));
+        for (what, t) in ["the message", "the answer "].iter().zip(&d.texts) {
+            if let Some(t) = t {
+                say(format!("  {what}: {t}"));
+            }
+        }
     }
     // Every honest member must have received the same messages.
     let reference = delivered_to(watch);
@@ -605,6 +784,16 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
         if let Some(s) = &stuck {
             failures.push(s.clone());
         }
+        if let Some(d) = &dm {
+            if !d.complete() {
+                failures.push(format!(
+                    "the private message and its answer were opened by {} and {} members, \
+                     not by one each, in {printed} rounds (try more --rounds)",
+                    d.opened_by[0].len(),
+                    d.opened_by[1].len()
+                ));
+            }
+        }
     }
     let why_stalled = stall_reason(&relay_events, &g, relay_convicted);
     let errors_text = match errors {
@@ -664,6 +853,11 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
             "elapsed_ms": elapsed_ms,
             "stalled": stuck.as_ref().map(|s| format!("{s}; {why_stalled}")),
             "evidence": evidence_files,
+            "private_conversation": dm.as_ref().map(|d| serde_json::json!({
+                "message_opened_by": d.opened_by[0].len(),
+                "answer_opened_by": d.opened_by[1].len(),
+                "answered": d.answered,
+            })),
             "ok": failures.is_empty(),
             "failures": failures,
         });

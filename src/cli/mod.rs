@@ -2,6 +2,7 @@
 
 pub mod bench;
 mod bench_proc;
+pub mod chat;
 pub mod demo;
 pub mod evidence;
 pub mod net;

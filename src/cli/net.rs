@@ -178,8 +178,9 @@ pub struct MemberArgs {
     /// sent after a restart (default: the state file with extension `.outbox`; mode 0600).
     #[arg(long)]
     pub outbox: Option<PathBuf>,
-    /// Append every delivered message to this file, one JSON object per line (round, slot,
-    /// text; never a sender).
+    /// Append every message shown to this file, one JSON object per line, as `--json` prints
+    /// it (round, slot, text; a pseudonym's name and key; for a private message to you its
+    /// number, and its writer only where you wrote to them first). Never a sender of a post.
     #[arg(long)]
     pub history: Option<PathBuf>,
     /// Write an evidence bundle into this directory for every conviction this member reaches
@@ -552,6 +553,12 @@ pub fn member(a: &MemberArgs) -> i32 {
         let res = rt.block_on(async move {
             let group = Arc::new(gf.group.clone());
             let mut printer = NotePrinter::new(group.clone(), json, evidence);
+            printer.chat = Some(super::chat::ChatCli::new(
+                group.clone(),
+                me,
+                &key,
+                config::os_random32(),
+            ));
             let relay_key = *gf.group.relay_key();
             let mut h = crate::net::member::spawn(
                 group,
@@ -567,23 +574,21 @@ pub fn member(a: &MemberArgs) -> i32 {
                 },
             )
             .await?;
-            let submit = h.submit.clone();
-            let (eof_tx, mut eof_rx) = tokio::sync::oneshot::channel::<()>();
+            // Typed lines go to the loop below, which turns them into messages (it holds the
+            // mailbox and pseudonym state); the end of input closes the channel.
+            let (line_tx, mut line_rx) = tokio::sync::mpsc::channel::<String>(64);
             tokio::spawn(async move {
                 let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    if line.is_empty() {
-                        continue;
-                    }
-                    if submit.send(line.into_bytes()).await.is_err() {
+                    if line_tx.send(line).await.is_err() {
                         break;
                     }
                 }
-                let _ = eof_tx.send(());
             });
             if !json {
                 println!(
-                    "you are {} in group {} ({} members); type a line to send it anonymously",
+                    "you are {} in group {} ({} members); type a line to send it anonymously \
+                     (/help for private messages and pseudonyms)",
                     words::name(&gf.group, me),
                     gf.group.name(),
                     gf.group.size()
@@ -597,10 +602,8 @@ pub fn member(a: &MemberArgs) -> i32 {
                     n = h.notes.recv() => match n {
                         Some(n) => {
                             printer.print(&n);
-                            if let (Some(f), MemberNote::Event(MemberEvent::Delivered { round, slot, message })) = (history.as_mut(), &n) {
+                            if let (Some(f), Some(line)) = (history.as_mut(), printer.history.take()) {
                                 use std::io::Write;
-                                let line = serde_json::json!({"round": round, "slot": slot,
-                                    "text": String::from_utf8_lossy(message)});
                                 if let Err(e) = writeln!(f, "{line}") {
                                     eprintln!("dcnet member: cannot append to the history file: {e}");
                                 }
@@ -616,12 +619,22 @@ pub fn member(a: &MemberArgs) -> i32 {
                         }
                         None => break,
                     },
-                    r = &mut eof_rx, if !input_done => {
-                        input_done = true;
-                        if r.is_ok() && !stay {
-                            h.drain();
+                    l = line_rx.recv(), if !input_done => match l {
+                        Some(line) => match printer.chat_input(&line) {
+                            Some(sub) => {
+                                if h.submit.send(sub).await.is_err() {
+                                    break;
+                                }
+                            }
+                            None => {}
+                        },
+                        None => {
+                            input_done = true;
+                            if !stay {
+                                h.drain();
+                            }
                         }
-                    }
+                    },
                     _ = tokio::signal::ctrl_c() => break,
                     _ = term.recv() => break,
                 }
@@ -691,6 +704,14 @@ struct NotePrinter {
     convictions: usize,
     /// Lines (or JSON objects) printed so far.
     printed: usize,
+    /// Private messages and pseudonyms (`dcnet member`); without it delivered messages are
+    /// shown as text.
+    chat: Option<super::chat::ChatCli>,
+    /// What the notices about each submission still in the driver's hands call it, oldest
+    /// first (one Queued or Refused note comes back per submission, in order).
+    labels: std::collections::VecDeque<String>,
+    /// The history line for the last delivered message shown, for `--history`.
+    history: Option<serde_json::Value>,
 }
 
 impl NotePrinter {
@@ -710,6 +731,36 @@ impl NotePrinter {
             running: false,
             convictions: 0,
             printed: 0,
+            chat: None,
+            labels: Default::default(),
+            history: None,
+        }
+    }
+
+    /// A typed line: the submission to hand the driver, if any (a notice otherwise).
+    fn chat_input(&mut self, line: &str) -> Option<crate::net::member::Submission> {
+        use super::chat::Input;
+        let input = match self.chat.as_mut() {
+            Some(c) => c.input(line),
+            None if line.is_empty() => Input::Nothing,
+            None => Input::Send {
+                sub: line.as_bytes().to_vec().into(),
+                label: "message".into(),
+            },
+        };
+        match input {
+            Input::Send { sub, label } => {
+                self.labels.push_back(label);
+                Some(sub)
+            }
+            Input::Say(s) => {
+                self.emit(
+                    Some(s.clone()),
+                    serde_json::json!({"event": "notice", "text": s}),
+                );
+                None
+            }
+            Input::Nothing => None,
         }
     }
 
@@ -860,11 +911,13 @@ impl NotePrinter {
             }
             MemberNote::Queued { ticket, pending } => {
                 self.pending.insert(*ticket);
+                let label = self.labels.pop_front().unwrap_or_else(|| "message".into());
                 self.emit(
                     Some(format!(
-                        "queued message #{ticket} ({pending} waiting or in flight)"
+                        "queued {label} as #{ticket} ({pending} waiting or in flight)"
                     )),
-                    json!({"event": "queued", "ticket": ticket, "pending": pending}),
+                    json!({"event": "queued", "ticket": ticket, "pending": pending,
+                           "what": label}),
                 );
                 self.tell_waiting();
                 return;
@@ -872,10 +925,13 @@ impl NotePrinter {
             // The error itself goes to stderr once, as the command's error; in text mode it is
             // not repeated on stdout.
             MemberNote::Fatal(r) => (None, json!({"event": "fatal", "reason": r})),
-            MemberNote::Refused(r) => (
-                Some(format!("not sent: {r}")),
-                json!({"event": "refused", "reason": r}),
-            ),
+            MemberNote::Refused(r) => {
+                let label = self.labels.pop_front().unwrap_or_else(|| "message".into());
+                (
+                    Some(format!("{label} not sent: {r}")),
+                    json!({"event": "refused", "reason": r, "what": label}),
+                )
+            }
             MemberNote::Restored { tickets } => {
                 self.pending.extend(tickets.iter().copied());
                 (
@@ -906,11 +962,23 @@ impl NotePrinter {
                     slot,
                     message,
                 } => {
-                    let t = String::from_utf8_lossy(message).into_owned();
-                    (
-                        Some(format!("[round {round}, slot {slot}] {t}")),
-                        json!({"event": "delivered", "round": round, "slot": slot, "text": t}),
-                    )
+                    let shown = match self.chat.as_mut() {
+                        Some(c) => c.delivered(*round, *slot, message),
+                        None => {
+                            let t = String::from_utf8_lossy(message).into_owned();
+                            Some((
+                                format!("[round {round}, slot {slot}] {t}"),
+                                json!({"event": "delivered", "round": round, "slot": slot,
+                                       "text": t}),
+                            ))
+                        }
+                    };
+                    // A sealed message for another member: nothing to show, nothing to keep.
+                    let Some((t, j)) = shown else {
+                        return;
+                    };
+                    self.history = Some(j.clone());
+                    (Some(t), j)
                 }
                 MemberEvent::EpochStarted { epoch, members } => {
                     self.present = Some(members.iter().copied().collect());

@@ -60,10 +60,29 @@ enum Stop {
     Now,
 }
 
+/// A message for a running member to send.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// The message bytes.
+    pub message: Vec<u8>,
+    /// Submit under this link ([`crate::protocol::Member::submit_linked`]): a pseudonym's
+    /// post, or our side of a conversation we started anonymously.
+    pub link: Option<crate::protocol::LinkId>,
+}
+
+impl From<Vec<u8>> for Submission {
+    fn from(message: Vec<u8>) -> Submission {
+        Submission {
+            message,
+            link: None,
+        }
+    }
+}
+
 /// A running member.
 pub struct MemberHandle {
     /// Messages to send anonymously.
-    pub submit: mpsc::Sender<Vec<u8>>,
+    pub submit: mpsc::Sender<Submission>,
     /// What happens.
     pub notes: mpsc::UnboundedReceiver<MemberNote>,
     shutdown: watch::Sender<Stop>,
@@ -483,7 +502,7 @@ async fn run(
     mut d: Driver,
     endpoint: quinn::Endpoint,
     relay_addr: SocketAddr,
-    mut sub_rx: mpsc::Receiver<Vec<u8>>,
+    mut sub_rx: mpsc::Receiver<Submission>,
     notes: mpsc::UnboundedSender<MemberNote>,
     mut shutdown: watch::Receiver<Stop>,
 ) {
@@ -647,7 +666,10 @@ async fn run(
                     None => break Ended::Lost("the relay closed the connection".to_string()),
                 },
                 m = sub_rx.recv(), if input_open || draining => match m {
-                    Some(msg) => match d.member.submit(&msg) {
+                    Some(sub) => match match sub.link {
+                        Some(l) => d.member.submit_linked(&sub.message, l),
+                        None => d.member.submit(&sub.message),
+                    } {
                         Ok(ticket) => {
                             // On disk before the user is told it is queued.
                             if let Err(e) = d.persist() {
