@@ -12,15 +12,6 @@ use dcnet::wire::{Body, decode_frame};
 use std::cell::RefCell;
 use std::rc::Rc;
 
-fn chi_square(bytes: &[u8]) -> f64 {
-    let mut counts = [0u64; 256];
-    for &b in bytes {
-        counts[b as usize] += 1;
-    }
-    let e = bytes.len() as f64 / 256.0;
-    counts.iter().map(|&c| (c as f64 - e).powi(2) / e).sum()
-}
-
 /// Honest ciphertexts look uniform (byte-frequency χ², 255 degrees of freedom) even for a
 /// member that is sending, while the cleartexts they add up to are far from uniform.
 #[test]

@@ -719,7 +719,8 @@ fn logs_have_no_colour_when_captured_and_follow_v_and_q() {
         assert_eq!(out.status.code(), Some(0));
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
-    let demo = ["demo", "--members", "3", "--rounds", "12"];
+    // Enough rounds for the script and the private conversation on a loaded machine.
+    let demo = ["demo", "--members", "3", "--rounds", "24"];
     let err = run(&demo, Some("info"));
     assert!(err.contains("INFO"), "RUST_LOG=info logs: {err}");
     assert!(

@@ -313,6 +313,84 @@ fn a_real_group_on_loopback() {
     let _ = std::fs::remove_dir_all(&s.dir);
 }
 
+/// `/dm`, `/reply` and `/nym` between real member processes: each private message is printed
+/// by its recipient only (the third member prints nothing for it, though it delivered later
+/// posts), the answer names its writer to the one who wrote first, and a pseudonym post shows
+/// its name everywhere.
+#[test]
+fn dm_reply_and_nym_between_real_member_processes() {
+    let s = setup("dm", 3);
+    let _relay = start_relay(&s);
+    let mut ms: Vec<Proc> = (0..3).map(|i| start_member(&s, i, true)).collect();
+    for m in ms.iter_mut() {
+        let name = m.name.clone();
+        assert!(
+            m.wait_for(T, |l| l.contains("\"event\":\"epoch\"")),
+            "{name} never joined an epoch"
+        );
+    }
+    let dm_event = |text: &'static str| {
+        move |l: &str| l.contains("\"event\":\"dm\"") && l.contains(&format!("\"text\":\"{text}\""))
+    };
+    ms[0].send_line("/dm m2 the first secret");
+    assert!(
+        ms[2].wait_for(T, dm_event("the first secret")),
+        "m2 never read its DM"
+    );
+    let line = ms[2]
+        .seen
+        .iter()
+        .rev()
+        .find(|l| l.contains("the first secret"))
+        .unwrap()
+        .clone();
+    assert!(
+        line.contains("\"from\":null") && line.contains("\"number\":1"),
+        "{line}"
+    );
+    ms[2].send_line("/reply 1 the second secret");
+    assert!(
+        ms[0].wait_for(T, dm_event("the second secret")),
+        "m0 never read the answer"
+    );
+    let line = ms[0]
+        .seen
+        .iter()
+        .rev()
+        .find(|l| l.contains("the second secret"))
+        .unwrap()
+        .clone();
+    assert!(
+        line.contains("\"from\":\"m2\"") && line.contains("\"reply\":true"),
+        "{line}"
+    );
+    ms[1].send_line("/nym owl");
+    ms[1].send_line("hoot");
+    for m in ms.iter_mut() {
+        let name = m.name.clone();
+        assert!(
+            m.wait_for(T, |l| l.contains("\"nym\":\"owl\"")
+                && l.contains("\"text\":\"hoot\"")),
+            "{name} never showed the pseudonym post"
+        );
+    }
+    // m1 delivered everything sent before the post, and printed neither secret; nobody
+    // printed a secret it was not the recipient of.
+    for (i, secret) in [
+        (0, "the first secret"),
+        (1, "the first secret"),
+        (1, "the second secret"),
+        (2, "the second secret"),
+    ] {
+        ms[i].drain();
+        assert!(
+            !ms[i].seen.iter().any(|l| l.contains(secret)),
+            "m{i} printed {secret:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
 #[test]
 fn a_second_process_with_the_same_key_is_refused_and_the_first_keeps_going() {
     let s = setup("dup", 3);

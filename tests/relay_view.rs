@@ -11,15 +11,6 @@ use dcnet::sim::{Delivery, LinkModel, Network, TestGroup};
 use std::cell::RefCell;
 use std::rc::Rc;
 
-fn chi_square(bytes: &[u8]) -> f64 {
-    let mut counts = [0u64; 256];
-    for &b in bytes {
-        counts[b as usize] += 1;
-    }
-    let e = bytes.len() as f64 / 256.0;
-    counts.iter().map(|&c| (c as f64 - e).powi(2) / e).sum()
-}
-
 /// What the relay saw in one run: every frame, and per completed round its output.
 struct RelayView {
     frames: Vec<Vec<u8>>,
@@ -78,6 +69,39 @@ fn run(n: usize, seed: u64, messages: &[Vec<u8>], rounds: usize) -> (RelayView, 
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Private messages and pseudonym posts are message bytes like any other: the relay sees no
+/// pseudonym name, key or text, and no sealed message's ephemeral key (what a member sees).
+#[test]
+fn pseudonym_posts_and_sealed_messages_show_the_relay_nothing() {
+    let n = 4;
+    let tg = TestGroup::new(n, params(128), 43).unwrap();
+    let mut nym = dcnet::chat::Nym::new("nightjar", [8; 32]).unwrap();
+    let mut mb = dcnet::chat::Mailbox::new(&tg.group, 0, &tg.member_keys[0], [6; 32]);
+    let text = b"the pseudonym posts this where the relay cannot read it".to_vec();
+    let post = nym.post(tg.group.id(), &text);
+    let sealed = mb
+        .dm(2, b"and this is for member two alone")
+        .unwrap()
+        .message;
+    let (v, _) = run(n, 43, &[post.clone(), sealed.clone()], 40);
+    assert_eq!(v.delivered, 2);
+    let secrets: Vec<&[u8]> = vec![
+        &text[..12],
+        &text[text.len() - 12..],
+        b"nightjar",
+        &post[2..14],   // the pseudonym key
+        &sealed[2..14], // the ephemeral key
+    ];
+    for s in secrets {
+        for f in &v.frames {
+            assert!(!contains(f, s), "a frame carries {s:?}");
+        }
+        for (r, o) in &v.outputs {
+            assert!(!contains(o, s), "round {r}'s output carries {s:?}");
+        }
+    }
 }
 
 #[test]

@@ -181,11 +181,6 @@ fn run_memory(
         relay_faults,
         member_faults,
     );
-    for (who, m) in posts {
-        if let Some(mem) = net.members[*who].as_mut() {
-            mem.submit(m).map_err(|e| e.to_string())?;
-        }
-    }
     let submit = |net: &mut Network, (who, sub): (usize, Submission)| -> Result<(), String> {
         if let Some(mem) = net.members[who].as_mut() {
             match sub.link {
@@ -196,8 +191,14 @@ fn run_memory(
         }
         Ok(())
     };
+    // The private message first: its answer can only start once it is read.
     if let Some(first) = dm.as_mut().and_then(|d| d.first.take()) {
         submit(&mut net, first)?;
+    }
+    for (who, m) in posts {
+        if let Some(mem) = net.members[*who].as_mut() {
+            mem.submit(m).map_err(|e| e.to_string())?;
+        }
     }
     net.start();
     // Round by round, so that the recipient of the private message answers once it read it.
@@ -265,6 +266,14 @@ fn run_quic(
         let started = std::time::Instant::now();
         let (mut relay, mut members) =
             crate::net::spawn_local_group(tg, a.seed, relay_faults, member_faults).await?;
+        // The private message first: its answer can only start once it is read.
+        if let Some((who, sub)) = dm.as_mut().and_then(|d| d.first.take()) {
+            members[who]
+                .submit
+                .send(sub)
+                .await
+                .map_err(|_| "member stopped".to_string())?;
+        }
         for (who, m) in posts {
             members[*who]
                 .submit
@@ -272,11 +281,7 @@ fn run_quic(
                 .await
                 .map_err(|_| "member stopped".to_string())?;
         }
-        let mut to_submit: Vec<(usize, Submission)> = dm
-            .as_mut()
-            .and_then(|d| d.first.take())
-            .into_iter()
-            .collect();
+        let mut to_submit: Vec<(usize, Submission)> = Vec::new();
         let mut relay_events = Vec::new();
         let mut member_events = vec![Vec::new(); n];
         // Kept as counters, not rescanned: the loop runs once per note, so scanning every

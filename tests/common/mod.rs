@@ -7,6 +7,17 @@ use dcnet::sim::{LinkModel, Network, TestGroup};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
+/// Byte-frequency χ² against the uniform distribution (255 degrees of freedom: mean 255,
+/// standard deviation 22.6).
+pub fn chi_square(bytes: &[u8]) -> f64 {
+    let mut counts = [0u64; 256];
+    for &b in bytes {
+        counts[b as usize] += 1;
+    }
+    let e = bytes.len() as f64 / 256.0;
+    counts.iter().map(|&c| (c as f64 - e).powi(2) / e).sum()
+}
+
 /// Small slots keep large groups fast.
 pub fn params(slot_bytes: u32) -> RoundParams {
     RoundParams {
