@@ -620,14 +620,13 @@ pub fn member(a: &MemberArgs) -> i32 {
                         None => break,
                     },
                     l = line_rx.recv(), if !input_done => match l {
-                        Some(line) => match printer.chat_input(&line) {
-                            Some(sub) => {
+                        Some(line) => {
+                            if let Some(sub) = printer.chat_input(&line) {
                                 if h.submit.send(sub).await.is_err() {
                                     break;
                                 }
                             }
-                            None => {}
-                        },
+                        }
                         None => {
                             input_done = true;
                             if !stay {
