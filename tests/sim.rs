@@ -174,6 +174,25 @@ fn dcnet_sim(dir: &std::path::Path, text: &str, extra: &[&str]) -> Output {
 
 const HEAD: &str = "name = \"v\"\nrounds = 3\n";
 
+/// A sweep run on one thread and on three writes the same results.csv, byte for byte.
+#[test]
+fn parallel_sweeps_write_the_same_csv_as_serial_ones() {
+    let dir = temp_dir("jobs");
+    let mut csv = Vec::new();
+    for jobs in ["1", "3"] {
+        let out = dcnet_sim(&dir, SMALL, &["--seed", "9", "--jobs", jobs]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        csv.push(std::fs::read(dir.join("out/results.csv")).expect("results.csv"));
+    }
+    assert_eq!(csv[0], csv[1], "--jobs changed results.csv");
+    assert_eq!(String::from_utf8_lossy(&csv[0]).lines().count(), 1 + 4);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn invalid_scenarios_are_refused_with_exit_2_and_a_message_naming_the_fix() {
     let dir = temp_dir("invalid");

@@ -26,6 +26,56 @@ pub struct SimArgs {
     /// summary is still written to summary.md.
     #[arg(long)]
     pub json: bool,
+    /// Runs at a time, one per thread (0: one per core). Every run has its own seed and
+    /// simulator, so results.csv is byte-identical whatever the number.
+    #[arg(long, default_value_t = 0)]
+    pub jobs: usize,
+}
+
+/// Runs every (point, repetition) on `jobs` threads; rows come back in run order.
+fn run_all(
+    s: &Scenario,
+    points: &[std::collections::BTreeMap<String, f64>],
+    seed: u64,
+    jobs: usize,
+    bar: &indicatif::ProgressBar,
+) -> Vec<Row> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let total = points.len().saturating_mul(s.runs);
+    let next = AtomicUsize::new(0);
+    let swept = s.swept();
+    let slots: Vec<std::sync::Mutex<Option<Row>>> =
+        (0..total).map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, total.max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let run = next.fetch_add(1, Ordering::Relaxed);
+                    if run >= total {
+                        break;
+                    }
+                    let (k, r) = (run / s.runs, run % s.runs);
+                    let pt = &points[k];
+                    let seed = seed.wrapping_add(r as u64);
+                    bar.set_message(scenario::describe_point(&swept, pt));
+                    let metrics = scenario::run_point(s, pt, seed);
+                    bar.inc(1);
+                    if let Ok(mut slot) = slots[run].lock() {
+                        *slot = Some(Row {
+                            run,
+                            seed,
+                            point: pt.clone(),
+                            metrics,
+                        });
+                    }
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .filter_map(|m| m.into_inner().ok().flatten())
+        .collect()
 }
 
 /// Runs the sweep; returns the exit code (0 ok, 1 a run failed, 2 invalid scenario or I/O).
@@ -59,27 +109,17 @@ fn inner(a: &SimArgs) -> Result<usize, String> {
     })?;
     let points = s.points();
     let total = points.len().saturating_mul(s.runs);
-    let mut rows = Vec::with_capacity(total);
     let bar = indicatif::ProgressBar::new(total as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {elapsed} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let swept = s.swept();
-    for (k, pt) in points.iter().enumerate() {
-        for r in 0..s.runs {
-            let seed = a.seed.wrapping_add(r as u64);
-            bar.set_message(scenario::describe_point(&swept, pt));
-            let metrics = scenario::run_point(&s, pt, seed);
-            bar.inc(1);
-            rows.push(Row {
-                run: k * s.runs + r,
-                seed,
-                point: pt.clone(),
-                metrics,
-            });
-        }
-    }
+    let jobs = match a.jobs {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        j => j,
+    };
+    let rows = run_all(&s, &points, a.seed, jobs, &bar);
     bar.finish_and_clear();
     let write = |name: &str, body: &str| {
         let p = a.out.join(name);
