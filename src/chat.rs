@@ -53,8 +53,9 @@ pub const MAX_REPLY_KEYS: usize = 64;
 pub const MAX_RECEIVED: usize = 1024;
 /// Ephemeral keys remembered to drop a sealed message delivered twice.
 pub const MAX_SEEN: usize = 4096;
-/// Pseudonyms a [`NymBook`] tracks.
-pub const MAX_NYMS: usize = 4096;
+/// Pseudonyms a [`NymBook`] tracks; past it, posts of pseudonyms it has not seen are refused
+/// (never a forgotten one's replays shown: attack review 6, finding 3).
+pub const MAX_NYMS: usize = 16384;
 
 const INNER_DM: u8 = 1;
 const INNER_REPLY: u8 = 2;
@@ -243,21 +244,29 @@ pub struct Opened {
     pub text: Vec<u8>,
 }
 
-struct ReplyKey {
-    secret: Zeroizing<[u8; 32]>,
-    public: [u8; 32],
+/// Where a message belongs: its conversation number, who it is with, and the link our side of
+/// it goes out under. Carried by every reply key and every received message itself (never
+/// looked up in a table others could make us evict: attack review 6, finding 1, where a flood
+/// of private messages pushed a conversation out and our answers went out unlinked).
+#[derive(Clone, Copy)]
+struct Conversation {
     thread: u32,
-}
-
-struct Thread {
     with: Correspondent,
     link: Option<[u8; 32]>,
 }
 
+struct ReplyKey {
+    secret: Zeroizing<[u8; 32]>,
+    public: [u8; 32],
+    conv: Conversation,
+}
+
 struct Received {
     reply_to: [u8; 32],
-    thread: u32,
+    conv: Conversation,
     answered: bool,
+    /// It answers one of ours (opened with a reply key), rather than starting a conversation.
+    is_reply: bool,
 }
 
 /// One member's private messages: the X25519 half of its identity, its outstanding one-time
@@ -270,7 +279,6 @@ pub struct Mailbox {
     secret: Zeroizing<[u8; 32]>,
     public: [u8; 32],
     reply_keys: VecDeque<ReplyKey>,
-    threads: BTreeMap<u32, Thread>,
     received: BTreeMap<u32, Received>,
     seen: VecDeque<[u8; 32]>,
     seen_set: BTreeSet<[u8; 32]>,
@@ -292,7 +300,6 @@ impl Mailbox {
             secret,
             public,
             reply_keys: VecDeque::new(),
-            threads: BTreeMap::new(),
             received: BTreeMap::new(),
             seen: VecDeque::new(),
             seen_set: BTreeSet::new(),
@@ -308,8 +315,8 @@ impl Mailbox {
         k
     }
 
-    /// A new one-time reply key for `thread`, and the inner plaintext that carries it.
-    fn inner(&mut self, kind: u8, thread: u32, text: &[u8]) -> Zeroizing<Vec<u8>> {
+    /// A new one-time reply key for `conv`, and the inner plaintext that carries it.
+    fn inner(&mut self, kind: u8, conv: Conversation, text: &[u8]) -> Zeroizing<Vec<u8>> {
         let secret = self.fresh();
         let public = MontgomeryPoint::mul_base_clamped(*secret).to_bytes();
         if self.reply_keys.len() >= MAX_REPLY_KEYS {
@@ -318,7 +325,7 @@ impl Mailbox {
         self.reply_keys.push_back(ReplyKey {
             secret,
             public,
-            thread,
+            conv,
         });
         let mut pt = Zeroizing::new(Vec::with_capacity(1 + 32 + text.len()));
         pt.push(kind);
@@ -332,14 +339,10 @@ impl Mailbox {
         seal_to(&self.group_id, to, &eph, pt)
     }
 
-    fn new_thread(&mut self, with: Correspondent, link: Option<[u8; 32]>) -> u32 {
-        let t = self.next_thread;
+    fn new_thread(&mut self, with: Correspondent, link: Option<[u8; 32]>) -> Conversation {
+        let thread = self.next_thread;
         self.next_thread = self.next_thread.wrapping_add(1).max(1);
-        if self.threads.len() >= MAX_RECEIVED {
-            self.threads.pop_first();
-        }
-        self.threads.insert(t, Thread { with, link });
-        t
+        Conversation { thread, with, link }
     }
 
     /// Seals `text` to roster member `to`: only `to` can read it, nothing in it names `to` or
@@ -355,13 +358,13 @@ impl Mailbox {
         let x = key.x25519().ok_or(ChatError::UnusableKey(to))?;
         let mut link = [0u8; 32];
         self.rng.fill_bytes(&mut link);
-        let thread = self.new_thread(Correspondent::Member(to), Some(link));
-        let pt = self.inner(INNER_DM, thread, text);
+        let conv = self.new_thread(Correspondent::Member(to), Some(link));
+        let pt = self.inner(INNER_DM, conv, text);
         let message = self.seal(&x, &pt).ok_or(ChatError::UnusableKey(to))?;
         Ok(Sealed {
             message,
             link: Some(link),
-            thread,
+            thread: conv.thread,
         })
     }
 
@@ -375,9 +378,8 @@ impl Mailbox {
         if r.answered {
             return Err(ChatError::AlreadyAnswered(number));
         }
-        let (to, thread) = (r.reply_to, r.thread);
-        let link = self.threads.get(&thread).and_then(|t| t.link);
-        let pt = self.inner(INNER_REPLY, thread, text);
+        let (to, conv) = (r.reply_to, r.conv);
+        let pt = self.inner(INNER_REPLY, conv, text);
         let message = self
             .seal(&to, &pt)
             .ok_or(ChatError::NoSuchMessage(number))?;
@@ -386,8 +388,8 @@ impl Mailbox {
         }
         Ok(Sealed {
             message,
-            link,
-            thread,
+            link: conv.link,
+            thread: conv.thread,
         })
     }
 
@@ -401,13 +403,12 @@ impl Mailbox {
         if self.seen_set.contains(&eph) {
             return None;
         }
-        let (pt, thread, from, is_reply) =
+        let (pt, conv, is_reply) =
             if let Some(pt) = open_with(&self.group_id, &self.secret, &self.public, &eph, body) {
                 if pt.first() != Some(&INNER_DM) {
                     return None;
                 }
-                let t = self.new_thread(Correspondent::Anonymous, None);
-                (pt, t, Correspondent::Anonymous, false)
+                (pt, self.new_thread(Correspondent::Anonymous, None), false)
             } else {
                 let i = self.reply_keys.iter().position(|k| {
                     open_with(&self.group_id, &k.secret, &k.public, &eph, body).is_some()
@@ -417,11 +418,7 @@ impl Mailbox {
                 if pt.first() != Some(&INNER_REPLY) {
                     return None;
                 }
-                let from = self
-                    .threads
-                    .get(&k.thread)
-                    .map_or(Correspondent::Anonymous, |t| t.with);
-                (pt, k.thread, from, true)
+                (pt, k.conv, true)
             };
         if pt.len() < 33 {
             return None;
@@ -438,28 +435,39 @@ impl Mailbox {
         let number = self.next_number;
         self.next_number = self.next_number.wrapping_add(1).max(1);
         if self.received.len() >= MAX_RECEIVED {
-            self.received.pop_first();
+            // Others can send us any number of new private messages: forget the oldest of
+            // those first, and an answer in a conversation we started only when nothing else
+            // is left to forget.
+            let oldest_new = self
+                .received
+                .iter()
+                .find(|(_, r)| !r.is_reply)
+                .map(|(n, _)| *n);
+            match oldest_new {
+                Some(n) => {
+                    self.received.remove(&n);
+                }
+                None => {
+                    self.received.pop_first();
+                }
+            }
         }
         self.received.insert(
             number,
             Received {
                 reply_to,
-                thread,
+                conv,
                 answered: false,
+                is_reply,
             },
         );
         Some(Opened {
             number,
-            thread,
-            from,
+            thread: conv.thread,
+            from: conv.with,
             is_reply,
             text: pt[33..].to_vec(),
         })
-    }
-
-    /// Who conversation `thread` is with.
-    pub fn correspondent(&self, thread: u32) -> Option<Correspondent> {
-        self.threads.get(&thread).map(|t| t.with)
     }
 
     /// Reply keys outstanding (each is erased once an answer opens with it).
@@ -497,9 +505,10 @@ pub fn nym_digest(group_id: &Hash, key: &PublicKey, seq: u64, name: &str, text: 
     )
 }
 
-/// A short fingerprint of a pseudonym key, to tell apart two pseudonyms with one name.
+/// A fingerprint of a pseudonym key, to tell apart two pseudonyms with one name: 8 bytes, so
+/// that grinding a key to match one takes about 2⁶⁴ tries (4 bytes took 2³²: attack review 6).
 pub fn fingerprint(key: &PublicKey) -> String {
-    hex::encode(&key.0[..4])
+    hex::encode(&key.0[..8])
 }
 
 impl NymPost {
@@ -617,14 +626,20 @@ pub enum NymRefusal {
     /// A post of this pseudonym with this or a later counter was shown already.
     #[error("it repeats an earlier post of that pseudonym")]
     Replayed,
+    /// [`MAX_NYMS`] pseudonyms are known already and this is a new one.
+    #[error(
+        "this member has seen {MAX_NYMS} pseudonyms already and shows no new ones until it restarts"
+    )]
+    TooMany,
 }
 
 /// What a reader knows of pseudonyms: the last counter seen per key, so a replayed post is
-/// not shown twice. Bounded at [`MAX_NYMS`] (the longest-unseen is forgotten first).
+/// not shown twice. Bounded at [`MAX_NYMS`] keys, none ever forgotten (a forgotten key's old
+/// posts could be replayed as new); in memory only, so a reader that restarts can be shown an
+/// old post again (docs/SECURITY.md).
 #[derive(Default)]
 pub struct NymBook {
-    last: BTreeMap<[u8; 32], (u64, u64)>,
-    tick: u64,
+    last: BTreeMap<[u8; 32], u64>,
 }
 
 impl NymBook {
@@ -633,23 +648,12 @@ impl NymBook {
         if !post.verifies(group_id) {
             return Err(NymRefusal::BadSignature);
         }
-        if let Some((seq, _)) = self.last.get(&post.key.0) {
-            if post.seq <= *seq {
-                return Err(NymRefusal::Replayed);
-            }
+        match self.last.get(&post.key.0) {
+            Some(seq) if post.seq <= *seq => return Err(NymRefusal::Replayed),
+            None if self.last.len() >= MAX_NYMS => return Err(NymRefusal::TooMany),
+            _ => {}
         }
-        self.tick += 1;
-        if self.last.len() >= MAX_NYMS && !self.last.contains_key(&post.key.0) {
-            if let Some(oldest) = self
-                .last
-                .iter()
-                .min_by_key(|(_, (_, t))| *t)
-                .map(|(k, _)| *k)
-            {
-                self.last.remove(&oldest);
-            }
-        }
-        self.last.insert(post.key.0, (post.seq, self.tick));
+        self.last.insert(post.key.0, post.seq);
         Ok(())
     }
 }
@@ -722,6 +726,37 @@ mod tests {
         assert_eq!(o.thread, 1);
         // The reply key was one-time: the same bytes do not open twice.
         assert_eq!(boxes[0].open(&reply.message), None);
+    }
+
+    /// Attack review 6, finding 1: a flood of private messages to the anonymous writer does not
+    /// strip the link from its answers, nor the name from its correspondent's answers.
+    #[test]
+    fn a_flood_of_private_messages_keeps_a_conversations_link_and_name() {
+        let (g, keys) = group(3);
+        let mut a = Mailbox::new(&g, 0, &keys[0], [1; 32]);
+        let mut b = Mailbox::new(&g, 1, &keys[1], [2; 32]);
+        let mut flood = Mailbox::new(&g, 2, &keys[2], [3; 32]);
+        let dm = a.dm(1, b"hello").unwrap();
+        let o = b.open(&dm.message).unwrap();
+        let answer = b.reply(o.number, b"hi, who?").unwrap();
+        for k in 0..(MAX_RECEIVED + 10) {
+            let f = flood.dm(0, format!("flood {k}").as_bytes()).unwrap();
+            assert!(a.open(&f.message).is_some());
+        }
+        let got = a.open(&answer.message).unwrap();
+        assert_eq!(got.from, Correspondent::Member(1));
+        let again = a.reply(got.number, b"a friend").unwrap();
+        assert_eq!(again.link, dm.link, "the writer's answer lost its link");
+        let o = b.open(&again.message).unwrap();
+        for k in 0..(MAX_RECEIVED + 10) {
+            let f = flood.dm(0, format!("more {k}").as_bytes()).unwrap();
+            let _ = a.open(&f.message);
+        }
+        let last = b.reply(o.number, b"ok").unwrap();
+        assert_eq!(
+            a.open(&last.message).unwrap().from,
+            Correspondent::Member(1)
+        );
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct ChatCli {
     mailbox: Mailbox,
     nym: Option<Nym>,
     book: NymBook,
+    /// The key first seen for each pseudonym name, to flag another key using it.
+    names: std::collections::BTreeMap<String, crate::crypto::identity::PublicKey>,
     next_nym_seed: [u8; 32],
 }
 
@@ -54,6 +56,7 @@ impl ChatCli {
             mailbox,
             nym: None,
             book: NymBook::default(),
+            names: Default::default(),
             next_nym_seed,
         }
     }
@@ -148,10 +151,10 @@ impl ChatCli {
                         Ok(n) => {
                             let say = format!(
                                 "your next posts are signed by the new pseudonym ~{name} (key {}): \
-                                 readers can tell they share an author, never who. They count \
-                                 as one message for your anonymity set, so a post waits while a \
-                                 member present at its first post is away. The key lives until \
-                                 this member stops; /nym off to post plainly",
+                                 readers can tell they share an author, never who. They share \
+                                 one anonymity set, so a post waits while too few of the members \
+                                 present for the earlier ones are here. The key lives until this \
+                                 member stops; /nym off to post plainly",
                                 fingerprint(&n.public())
                             );
                             self.nym = Some(n);
@@ -228,10 +231,21 @@ impl ChatCli {
                 match self.book.check(self.group.id(), &p) {
                     Ok(()) => {
                         let t = String::from_utf8_lossy(&p.text).into_owned();
+                        if self.names.len() < crate::chat::MAX_NYMS {
+                            self.names.entry(p.name.clone()).or_insert(p.key);
+                        }
+                        // Anyone can pick any name: say when it is not the key first seen.
+                        let reused = self.names.get(&p.name).is_some_and(|k| *k != p.key);
+                        let note = if reused {
+                            format!(" (not the ~{} first seen here: another key)", p.name)
+                        } else {
+                            String::new()
+                        };
                         Some((
-                            format!("{at} ~{} ({fp}): {t}", p.name),
+                            format!("{at} ~{} ({fp}){note}: {t}", p.name),
                             json!({"event": "delivered", "round": round, "slot": slot,
-                                   "nym": p.name, "nym_key": hex::encode(p.key.0), "text": t}),
+                                   "nym": p.name, "nym_key": hex::encode(p.key.0),
+                                   "name_reused": reused, "text": t}),
                         ))
                     }
                     Err(e) => Some((
@@ -326,6 +340,12 @@ mod tests {
         // The same post again: refused as a replay, said once.
         let (l3, _) = c[1].delivered(5, 1, &p1.message).unwrap();
         assert!(l3.contains("is not shown"), "{l3}");
+        // Another key under the same name is flagged.
+        let mut other = crate::chat::Nym::new("owl", [42; 32]).unwrap();
+        let fake = other.post(c[1].group.id(), b"I am the owl");
+        let (l4, j4) = c[1].delivered(6, 1, &fake).unwrap();
+        assert!(l4.contains("not the ~owl first seen here"), "{l4}");
+        assert_eq!(j4["name_reused"], true);
         assert!(matches!(c[0].input("/nym off"), Input::Say(_)));
         let plain = sent(c[0].input("plain again"));
         assert_eq!(

@@ -571,6 +571,8 @@ pub fn member(a: &MemberArgs) -> i32 {
                 crate::net::member::MemberOptions {
                     faults: vec![],
                     outbox: Some(outbox),
+                    // Pseudonym and reply keys live in memory only: their links die with them.
+                    keep_idle_links: false,
                 },
             )
             .await?;

@@ -119,6 +119,10 @@ pub struct MemberOptions {
     /// leave, read back at start (docs/PROTOCOL.md §8.1). `None`: the outbox lives in memory
     /// only and a crash loses it.
     pub outbox: Option<PathBuf>,
+    /// Keep the anonymity sets of links no restored message uses
+    /// ([`crate::protocol::Member::forget_idle_links`]). Leave it off unless the pseudonym and
+    /// reply keys behind them also survive the restart (`dcnet member` keeps neither).
+    pub keep_idle_links: bool,
 }
 
 /// First line of a state file.
@@ -413,6 +417,9 @@ pub async fn spawn(
                     o.path().display()
                 )
             })?;
+            if !opts.keep_idle_links {
+                member.forget_idle_links();
+            }
             if !tickets.is_empty() {
                 info!(
                     count = tickets.len(),

@@ -104,6 +104,7 @@ pub async fn spawn_local_group(
                 member::MemberOptions {
                     faults: member_faults.get(&(i as u32)).cloned().unwrap_or_default(),
                     outbox: None,
+                    keep_idle_links: false,
                 },
             )
             .await?,

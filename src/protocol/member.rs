@@ -727,6 +727,21 @@ impl Member {
             .map(Exposure::size)
     }
 
+    /// Forgets the sets of every link no queued message uses; returns how many. For a driver
+    /// that keeps no pseudonym or reply keys across a restart (`dcnet member`): after a
+    /// restart such a link can never be used again, and forgetting it keeps [`MAX_LINKS`]
+    /// from filling up over many restarts. A driver that does keep those keys must not call
+    /// it, or the next message under a forgotten link would start from a wider set.
+    pub fn forget_idle_links(&mut self) -> usize {
+        let used: BTreeSet<LinkId> = self.queue.iter().filter_map(|o| o.link).collect();
+        let before = self.links.len();
+        self.links.retain(|l, _| used.contains(l));
+        if self.links.len() != before {
+            self.outbox_rev += 1;
+        }
+        before - self.links.len()
+    }
+
     fn enqueue(&mut self, msg: &[u8], link: Option<LinkId>) -> Result<u64, SubmitError> {
         if self.queue.len() >= MAX_QUEUE {
             return Err(SubmitError::QueueFull(self.queue.len()));
@@ -1672,12 +1687,14 @@ impl Member {
         o: &Outgoing,
         present: &BTreeSet<u32>,
     ) -> Result<(), (String, usize, usize)> {
-        self.exposure_check(&o.exp, present)?;
-        // A linked message: the link's sets hold every round any of its messages went out in
-        // (docs/PROTOCOL.md §7.2).
+        self.exposure_check(&o.exp, present, true)?;
+        // A linked message: the link's A holds every round any of its messages went out in
+        // (docs/PROTOCOL.md §7.2). Only the floor applies to it, not R: a member present at a
+        // pseudonym's first post that never returns would otherwise silence it for good
+        // (attack review 6, finding 4).
         match o.link.map(|l| self.links.get(&l)) {
             None => Ok(()),
-            Some(Some(e)) => self.exposure_check(e, present).map_err(|(r, a, f)| {
+            Some(Some(e)) => self.exposure_check(e, present, false).map_err(|(r, a, f)| {
                 (
                     format!("{r} (counting every message of its pseudonym or conversation)"),
                     a,
@@ -1692,6 +1709,7 @@ impl Member {
         &self,
         o: &Exposure,
         present: &BTreeSet<u32>,
+        require_r: bool,
     ) -> Result<(), (String, usize, usize)> {
         let t = self.group.params().tolerance as usize;
         let floor = self
@@ -1705,7 +1723,7 @@ impl Member {
         };
         // Accusations it may have missed across a restart each count as one member less.
         let a_len = a.len().saturating_sub(o.unknown_accusers);
-        if let Some(r) = &o.first_present {
+        if let Some(r) = o.first_present.as_ref().filter(|_| require_r) {
             let missing: Vec<u32> = r
                 .iter()
                 .filter(|i| !self.convicted.contains(i) && !present.contains(i))
@@ -1760,12 +1778,24 @@ impl Member {
         // A front message that the present set would hold back (its R is not all here, or a
         // pseudonym's set would shrink) does not hold back a later one that could go out
         // now, untouched so far (docs/PROTOCOL.md §7.2). Otherwise messages go in order.
+        // Messages of one link keep their order (a pseudonym's posts carry increasing
+        // counters, and readers refuse a lower one after a higher: attack review 6, finding 2).
         if let Some(front) = self.queue.front() {
             if next.is_some() && self.anonymity_check(front, present).is_err() {
-                if let Some(alt) = self.queue.iter().skip(1).find(|o| {
-                    o.state.iter().all(|s| *s == FragState::Pending)
+                let mut links_before: BTreeSet<LinkId> = front.link.into_iter().collect();
+                let mut alt = None;
+                for o in self.queue.iter().skip(1) {
+                    let overtakes_its_link = o.link.is_some_and(|l| links_before.contains(&l));
+                    if !overtakes_its_link
+                        && o.state.iter().all(|s| *s == FragState::Pending)
                         && self.anonymity_check(o, present).is_ok()
-                }) {
+                    {
+                        alt = Some(o);
+                        break;
+                    }
+                    links_before.extend(o.link);
+                }
+                if let Some(alt) = alt {
                     next = pending(alt);
                 }
             }
