@@ -393,6 +393,14 @@ impl Mailbox {
         })
     }
 
+    /// The answer to received message `number` was not sent after all (the member refused it:
+    /// too long, queue full): allow another. Its reply key stays until evicted.
+    pub fn unanswer(&mut self, number: u32) {
+        if let Some(r) = self.received.get_mut(&number) {
+            r.answered = false;
+        }
+    }
+
     /// Tries to open a delivered message. `None` for anything that is not a sealed message
     /// for us: another member's, a replay of one we opened, or altered bytes. Costs one
     /// X25519 multiplication per key tried (our identity, then each outstanding reply key).

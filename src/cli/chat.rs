@@ -27,6 +27,9 @@ pub enum Input {
         sub: Submission,
         /// "private message to bob", "post as ~owl", …
         label: String,
+        /// It answers received private message N: if the member refuses it, call
+        /// [`ChatCli::refused`] so that N can be answered again.
+        answers: Option<u32>,
     },
     /// Nothing to send; tell the user this.
     Say(String),
@@ -103,6 +106,7 @@ impl ChatCli {
                 };
                 match self.mailbox.dm(to, text.as_bytes()) {
                     Ok(s) => Input::Send {
+                        answers: None,
                         label: format!("private message to {name}"),
                         sub: Submission {
                             message: s.message,
@@ -122,6 +126,7 @@ impl ChatCli {
                 }
                 match self.mailbox.reply(n, text.as_bytes()) {
                     Ok(s) => Input::Send {
+                        answers: Some(n),
                         label: format!("answer to dm {n}"),
                         sub: Submission {
                             message: s.message,
@@ -175,8 +180,10 @@ impl ChatCli {
             None => Input::Send {
                 sub: text.to_vec().into(),
                 label: "message".into(),
+                answers: None,
             },
             Some(n) => Input::Send {
+                answers: None,
                 label: format!("post as ~{}", n.name()),
                 sub: Submission {
                     message: n.post(self.group.id(), text),
@@ -184,6 +191,12 @@ impl ChatCli {
                 },
             },
         }
+    }
+
+    /// The member refused the answer to private message `n` (too long, queue full): it can be
+    /// answered again.
+    pub fn refused(&mut self, n: u32) {
+        self.mailbox.unanswer(n);
     }
 
     /// What to show for a delivered message: a line for people and a JSON object (also what
@@ -319,6 +332,15 @@ mod tests {
         assert!(
             matches!(c[2].input("/reply 1 again"), Input::Say(s) if s.contains("answered already"))
         );
+        // A refused answer (too long, queue full) can be written again.
+        c[2].refused(1);
+        assert!(matches!(
+            c[2].input("/reply 1 again"),
+            Input::Send {
+                answers: Some(1),
+                ..
+            }
+        ));
         assert!(
             matches!(c[0].input("/dm nobody hi"), Input::Say(s) if s.contains("no member called"))
         );

@@ -710,7 +710,7 @@ struct NotePrinter {
     chat: Option<super::chat::ChatCli>,
     /// What the notices about each submission still in the driver's hands call it, oldest
     /// first (one Queued or Refused note comes back per submission, in order).
-    labels: std::collections::VecDeque<String>,
+    labels: std::collections::VecDeque<(String, Option<u32>)>,
     /// The history line for the last delivered message shown, for `--history`.
     history: Option<serde_json::Value>,
 }
@@ -747,11 +747,16 @@ impl NotePrinter {
             None => Input::Send {
                 sub: line.as_bytes().to_vec().into(),
                 label: "message".into(),
+                answers: None,
             },
         };
         match input {
-            Input::Send { sub, label } => {
-                self.labels.push_back(label);
+            Input::Send {
+                sub,
+                label,
+                answers,
+            } => {
+                self.labels.push_back((label, answers));
                 Some(sub)
             }
             Input::Say(s) => {
@@ -912,7 +917,10 @@ impl NotePrinter {
             }
             MemberNote::Queued { ticket, pending } => {
                 self.pending.insert(*ticket);
-                let label = self.labels.pop_front().unwrap_or_else(|| "message".into());
+                let label = self
+                    .labels
+                    .pop_front()
+                    .map_or_else(|| "message".into(), |(l, _)| l);
                 self.emit(
                     Some(format!(
                         "queued {label} as #{ticket} ({pending} waiting or in flight)"
@@ -927,7 +935,13 @@ impl NotePrinter {
             // not repeated on stdout.
             MemberNote::Fatal(r) => (None, json!({"event": "fatal", "reason": r})),
             MemberNote::Refused(r) => {
-                let label = self.labels.pop_front().unwrap_or_else(|| "message".into());
+                let (label, answers) = self
+                    .labels
+                    .pop_front()
+                    .unwrap_or_else(|| ("message".into(), None));
+                if let (Some(n), Some(c)) = (answers, self.chat.as_mut()) {
+                    c.refused(n);
+                }
                 (
                     Some(format!("{label} not sent: {r}")),
                     json!({"event": "refused", "reason": r, "what": label}),

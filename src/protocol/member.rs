@@ -423,7 +423,17 @@ struct Exposure {
     /// unresolved): each may have told the relay that one member of A sent nothing then, so the
     /// anonymity check counts A that much smaller, for good.
     unknown_accusers: usize,
+    /// For a link: messages that may name their author to a colluder and went out in a round
+    /// with one of the link's pieces (sealed messages: an answer to a reply key tells its
+    /// writer who answered, and a member writes one slot per round, so that author did not
+    /// write ours). Each counts as one member less in A, for good (docs/PROTOCOL.md §7.2;
+    /// attack review 7, finding 2). Always empty for a single message's exposure.
+    cosealed: BTreeSet<[u8; 8]>,
 }
+
+/// Most co-sent sealed messages an exposure records one by one (past it, the message or link
+/// counts as having none left to spare).
+const MAX_COSEALED: usize = 4096;
 
 impl Exposure {
     /// A piece went out in `round` with present set `present`.
@@ -436,17 +446,33 @@ impl Exposure {
         self.unresolved = Some(round);
     }
 
-    /// |A| less the accusations possibly missed.
+    /// |A| less the accusations possibly missed and the co-sent sealed messages.
     fn size(&self) -> usize {
         self.anonymity
             .as_ref()
-            .map_or(0, |a| a.len().saturating_sub(self.unknown_accusers))
+            .map_or(0, |a| a.len().saturating_sub(self.unknown()))
     }
 
-    /// Accusations possibly missed, as the outbox file records them.
+    /// Members of A that a colluder may have told apart from us without our knowing which.
+    fn unknown(&self) -> usize {
+        self.unknown_accusers
+            .saturating_add(self.cosealed.len())
+            .saturating_add(usize::from(self.cosealed.len() >= MAX_COSEALED) * usize::MAX / 2)
+    }
+
+    /// A sealed message `id` went out in a round with one of our pieces.
+    fn add_cosealed(&mut self, id: [u8; 8]) {
+        if self.cosealed.len() < MAX_COSEALED {
+            self.cosealed.insert(id);
+        }
+    }
+
+    /// Accusations possibly missed, as the outbox file records them (co-sent sealed messages
+    /// included: a restarted member counts them all the same).
     fn saved_unknown(&self) -> u32 {
-        (self.unknown_accusers + usize::from(self.unresolved.is_some())).min(u32::MAX as usize)
-            as u32
+        self.unknown()
+            .saturating_add(usize::from(self.unresolved.is_some()))
+            .min(u32::MAX as usize) as u32
     }
 }
 
@@ -530,6 +556,9 @@ pub struct Member {
     queue: VecDeque<Outgoing>,
     /// The sets of every link a message was submitted under (docs/PROTOCOL.md §7.2).
     links: BTreeMap<LinkId, Exposure>,
+    /// msg_ids whose first fragment we read and that are not sealed messages (their later
+    /// fragments name nobody); oldest first, bounded.
+    plain_ids: (VecDeque<[u8; 8]>, BTreeSet<[u8; 8]>),
     /// Bumped whenever `queue` changes in a way the outbox snapshot records.
     outbox_rev: u64,
     next_ticket: u64,
@@ -625,6 +654,7 @@ impl Member {
             events: VecDeque::new(),
             queue: VecDeque::new(),
             links: BTreeMap::new(),
+            plain_ids: Default::default(),
             outbox_rev: 0,
             next_ticket: 0,
             reasm: Reassembly::new(4096, 1 << 16, max_fragments),
@@ -740,6 +770,20 @@ impl Member {
             self.outbox_rev += 1;
         }
         before - self.links.len()
+    }
+
+    /// Remembers that message `id` is not sealed (bounded: the oldest is forgotten first, and
+    /// a later fragment of a forgotten one then counts as possibly sealed).
+    fn note_plain(&mut self, id: [u8; 8]) {
+        const MAX_PLAIN_IDS: usize = 65536;
+        if self.plain_ids.1.insert(id) {
+            self.plain_ids.0.push_back(id);
+            if self.plain_ids.0.len() > MAX_PLAIN_IDS {
+                if let Some(old) = self.plain_ids.0.pop_front() {
+                    self.plain_ids.1.remove(&old);
+                }
+            }
+        }
     }
 
     fn enqueue(&mut self, msg: &[u8], link: Option<LinkId>) -> Result<u64, SubmitError> {
@@ -892,6 +936,7 @@ impl Member {
                     anonymity: set(l.anonymity)?,
                     unresolved: None,
                     unknown_accusers: l.unknown_accusers as usize,
+                    cosealed: BTreeSet::new(),
                 },
             ));
         }
@@ -928,6 +973,7 @@ impl Member {
                     anonymity: set(m.anonymity)?,
                     unresolved: None,
                     unknown_accusers: m.unknown_accusers as usize,
+                    cosealed: BTreeSet::new(),
                 },
                 link: m.link,
             });
@@ -1721,8 +1767,9 @@ impl Member {
             Some(a) => a.intersection(present).copied().collect(),
             None => present.clone(),
         };
-        // Accusations it may have missed across a restart each count as one member less.
-        let a_len = a.len().saturating_sub(o.unknown_accusers);
+        // Accusations it may have missed across a restart, and sealed messages sent in a round
+        // with one of its pieces, each count as one member less.
+        let a_len = a.len().saturating_sub(o.unknown());
         if let Some(r) = o.first_present.as_ref().filter(|_| require_r) {
             let missing: Vec<u32> = r
                 .iter()
@@ -1776,8 +1823,10 @@ impl Member {
         };
         let mut next = self.queue.front().and_then(pending);
         // A front message that the present set would hold back (its R is not all here, or a
-        // pseudonym's set would shrink) does not hold back a later one that could go out
-        // now, untouched so far (docs/PROTOCOL.md §7.2). Otherwise messages go in order.
+        // pseudonym's set would shrink) does not hold back a later one that could go out now,
+        // even one already partly out (otherwise a front message stuck for good would stall
+        // every later long message after its first piece: attack review 7, finding 1)
+        // (docs/PROTOCOL.md §7.2). Otherwise messages go in order.
         // Messages of one link keep their order (a pseudonym's posts carry increasing
         // counters, and readers refuse a lower one after a higher: attack review 6, finding 2).
         if let Some(front) = self.queue.front() {
@@ -1787,7 +1836,7 @@ impl Member {
                 for o in self.queue.iter().skip(1) {
                     let overtakes_its_link = o.link.is_some_and(|l| links_before.contains(&l));
                     if !overtakes_its_link
-                        && o.state.iter().all(|s| *s == FragState::Pending)
+                        && pending(o).is_some()
                         && self.anonymity_check(o, present).is_ok()
                     {
                         alt = Some(o);
@@ -2120,7 +2169,10 @@ impl Member {
         // 1. The slots of this attempt (if it used an allocation).
         let (mut allocated, mut filled, mut damaged) = (0, 0, 0);
         let mut pieces = Vec::new();
+        // Sealed messages (or fragments we cannot tell are not) in slots other than ours.
+        let mut cosealed: Vec<[u8; 8]> = Vec::new();
         let old = self.alloc_src.take();
+        let own_slot = old.as_ref().and_then(|s| s.mine.as_ref()).map(|m| m.slot);
         let content_key = self.ep.as_ref().and_then(|e| e.content.key().cloned());
         if a.uses_alloc {
             if let Some(src) = &old {
@@ -2140,6 +2192,20 @@ impl Member {
                     match slots::parse_slot(&layout, round, slot, bytes, &key) {
                         SlotContent::Fragment(f) => {
                             filled += 1;
+                            let sealed = if f.index == 0 {
+                                let sealed = f
+                                    .payload
+                                    .starts_with(&[crate::chat::MARKER, crate::chat::KIND_SEALED]);
+                                if !sealed {
+                                    self.note_plain(f.msg_id);
+                                }
+                                sealed
+                            } else {
+                                !self.plain_ids.1.contains(&f.msg_id)
+                            };
+                            if sealed && Some(slot) != own_slot {
+                                cosealed.push(f.msg_id);
+                            }
                             pieces.push(PieceSeen {
                                 slot,
                                 msg_id: f.msg_id,
@@ -2214,6 +2280,20 @@ impl Member {
                 }
             } else {
                 self.set_frag(own.purpose, FragState::Pending);
+            }
+        }
+        // A sealed message beside a piece of a linked message may be an answer that tells a
+        // colluder who wrote it, so not ours: each leaves the link's A for good (§7.2). (Only
+        // links: there the narrowing would compound over a pseudonym's life; counting them
+        // against every message would let any two concurrent answers stall each other.)
+        if let Some((_, link)) = a.exposed {
+            if let Some(e) = link.and_then(|l| self.links.get_mut(&l)) {
+                for id in &cosealed {
+                    e.add_cosealed(*id);
+                }
+            }
+            if !cosealed.is_empty() {
+                self.outbox_rev += 1;
             }
         }
         self.finish_sent(round);
