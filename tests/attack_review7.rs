@@ -192,6 +192,7 @@ fn break_a_stuck_front_stalls_every_later_long_message_after_one_piece() {
 /// authors apart for that piece: the limit PROTOCOL §13.2 and SECURITY state.)
 #[test]
 fn break_named_answers_exclude_honest_members_from_a_pseudonym() {
+    let mut stuck_for_good = 0;
     for seed in [31u64, 32, 33] {
         let (tg, mut net) = floor5_of_7(seed);
         let mut boxes = mailboxes(&tg, seed);
@@ -251,6 +252,16 @@ fn break_named_answers_exclude_honest_members_from_a_pseudonym() {
             }
         }
         assert_eq!(answered_in.len(), 3, "seed {seed}: the answers arrived");
+        // A post that cannot go on is told as such, not as waiting for members.
+        if !net.delivered(1).contains(&post) {
+            stuck_for_good += 1;
+            assert!(
+                net.member_events[0].iter().any(|e| matches!(e,
+                    MemberEvent::HeldBack { reason, .. }
+                        if reason.starts_with(dcnet::protocol::member::PERMANENT))),
+                "seed {seed}: the stuck post was never reported as stuck for good"
+            );
+        }
         for &r in &nym_rounds {
             let told_apart: BTreeSet<u32> = answered_in
                 .iter()
@@ -264,6 +275,10 @@ fn break_named_answers_exclude_honest_members_from_a_pseudonym() {
             );
         }
     }
+    assert!(
+        stuck_for_good > 0,
+        "no seed ran the pseudonym out of spare members"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1037,9 +1037,14 @@ impl NotePrinter {
                         return;
                     }
                     self.held.insert(*ticket, now);
+                    let then = if reason.starts_with(crate::protocol::member::PERMANENT) {
+                        "it stays in the outbox (move the outbox file away to drop it)"
+                    } else {
+                        "it goes out when enough members are present"
+                    };
                     (
                         Some(format!(
-                            "holding back message #{ticket} (round {round}): {reason} (anonymity set {anonymity} of {size} members, floor {floor}); it goes out when enough members are present"
+                            "holding back message #{ticket} (round {round}): {reason} (anonymity set {anonymity} of {size} members, floor {floor}); {then}"
                         )),
                         json!({"event": "held_back", "ticket": ticket, "round": round, "reason": reason,
                                "anonymity": anonymity, "floor": floor, "roster": size}),

@@ -205,6 +205,11 @@ pub enum SubmitError {
     TooManyLinks(usize),
 }
 
+/// How a [`MemberEvent::HeldBack`] reason starts when the message cannot go out even with
+/// every member back (its set only shrinks and is already too small; only a conviction, which
+/// lowers the floor, can change that).
+pub const PERMANENT: &str = "it cannot go out even with everyone back";
+
 /// Most messages waiting or in flight at one member.
 pub const MAX_QUEUE: usize = 1024;
 /// Largest outbox snapshot [`Member::restore_outbox`] decodes (bytes).
@@ -1792,6 +1797,24 @@ impl Member {
         // roster allows it, so the set stays at or above the floor afterwards too.
         let left = self.group.size().saturating_sub(self.convicted.len());
         let need = if floor < left { floor + 1 } else { floor };
+        // A only shrinks: once it is below what a piece needs even with everyone back, the
+        // message (or pseudonym) can never go on, and the user should hear it.
+        let whole = o
+            .anonymity
+            .as_ref()
+            .map_or(usize::MAX, |x| x.len().saturating_sub(o.unknown()));
+        if whole < need {
+            return Err((
+                format!(
+                    "{PERMANENT}: the members who could have sent its earlier pieces are down to \
+                     {whole} for good (accusations, or private answers beside them), and a piece \
+                     needs {need} (until a conviction lowers the floor); for a pseudonym, start a \
+                     new one"
+                ),
+                a_len,
+                floor,
+            ));
+        }
         if a_len < need {
             return Err((
                 format!(
