@@ -155,10 +155,51 @@ impl DmDemo {
     }
 }
 
+/// The table's figures per round, tallied as events arrive so that the demo keeps only the
+/// events it reads later (a long demo kept every event and grew without bound).
+#[derive(Default)]
+struct Tally {
+    /// The honest member whose view the table shows.
+    watch: usize,
+    /// round → (allocated, filled, collided reservations).
+    rows: BTreeMap<u64, (u32, u32, usize)>,
+}
+
+impl Tally {
+    /// Tallies member `i`'s event; returns it if the rest of the demo still reads it.
+    fn keep(&mut self, i: usize, e: MemberEvent) -> Option<MemberEvent> {
+        match e {
+            MemberEvent::RoundCompleted {
+                round,
+                allocated,
+                filled,
+                ..
+            } => {
+                if i == self.watch {
+                    let r = self.rows.entry(round).or_default();
+                    (r.0, r.1) = (allocated, filled);
+                }
+                None
+            }
+            MemberEvent::Collided { round } => {
+                self.rows.entry(round).or_default().2 += 1;
+                None
+            }
+            e => Some(e),
+        }
+    }
+}
+
+/// Relay events the demo reads after the run (not the per-attempt Opened).
+fn keep_relay(e: &RelayEvent) -> bool {
+    !matches!(e, RelayEvent::Opened { .. })
+}
+
 /// What a run produced, whatever the transport.
 struct Run {
     relay_events: Vec<RelayEvent>,
     member_events: Vec<Vec<MemberEvent>>,
+    tally: Tally,
     /// Protocol errors the engines returned (not collected over QUIC, where they are logged).
     errors: Option<usize>,
     elapsed_ms: f64,
@@ -201,8 +242,14 @@ fn run_memory(
         }
     }
     net.start();
-    // Round by round, so that the recipient of the private message answers once it read it.
-    let mut looked = vec![0usize; net.members.len()];
+    // Round by round, so that the recipient of the private message answers once it read it;
+    // each round's events are tallied and only those read later are kept.
+    let mut tally = Tally {
+        watch: honest[0],
+        ..Tally::default()
+    };
+    let mut kept: Vec<Vec<MemberEvent>> = vec![Vec::new(); net.members.len()];
+    let mut rounds_seen = vec![0usize; net.members.len()];
     let mut stuck = None;
     for _ in 0..a.rounds {
         if let Err(s) = net.run_rounds(1) {
@@ -214,24 +261,21 @@ fn run_memory(
             break;
         }
         let mut answers = Vec::new();
-        for (i, seen) in looked.iter_mut().enumerate() {
-            for e in &mut net.member_events[i][*seen..] {
-                match e {
+        for (i, evs) in net.member_events.iter_mut().enumerate() {
+            for e in evs.drain(..) {
+                match &e {
                     MemberEvent::Delivered { message, .. } => {
                         if let Some(d) = dm.as_mut() {
                             answers.extend(d.on_delivered(i, message));
                         }
                     }
-                    // The demo never reads a round's cleartext: a copy per member per round
-                    // was most of its memory (as on QUIC, below).
-                    MemberEvent::RoundCompleted { cleartext, .. } => {
-                        *cleartext = std::sync::Arc::from(&[][..]);
-                    }
+                    MemberEvent::RoundCompleted { .. } => rounds_seen[i] += 1,
                     _ => {}
                 }
+                kept[i].extend(tally.keep(i, e));
             }
-            *seen = net.member_events[i].len();
         }
+        net.relay_events.retain(keep_relay);
         for ans in answers {
             submit(&mut net, ans)?;
         }
@@ -240,18 +284,26 @@ fn run_memory(
     let _ = net.drive_bounded(10_000, |net| {
         let last = net.completed_rounds();
         honest.iter().all(|&i| {
-            net.member_events[i]
-                .iter()
-                .filter(|e| matches!(e, MemberEvent::RoundCompleted { .. }))
-                .count()
+            rounds_seen[i]
+                + net.member_events[i]
+                    .iter()
+                    .filter(|e| matches!(e, MemberEvent::RoundCompleted { .. }))
+                    .count()
                 >= last
         })
     });
+    for (i, evs) in net.member_events.iter_mut().enumerate() {
+        for e in evs.drain(..) {
+            kept[i].extend(tally.keep(i, e));
+        }
+    }
+    net.relay_events.retain(keep_relay);
     Ok(Run {
         elapsed_ms: net.now().as_micros() as f64 / 1000.0,
         errors: Some(net.errors.len()),
         relay_events: std::mem::take(&mut net.relay_events),
-        member_events: std::mem::take(&mut net.member_events),
+        member_events: kept,
+        tally,
         stuck,
     })
 }
@@ -293,6 +345,10 @@ fn run_quic(
         let mut to_submit: Vec<(usize, Submission)> = Vec::new();
         let mut relay_events = Vec::new();
         let mut member_events = vec![Vec::new(); n];
+        let mut tally = Tally {
+            watch: honest[0],
+            ..Tally::default()
+        };
         // Kept as counters, not rescanned: the loop runs once per note, so scanning every
         // event each time made long demos quadratic.
         let mut rounds_seen = vec![0usize; n];
@@ -326,24 +382,16 @@ fn run_quic(
                 if matches!(e, RelayEvent::Completed { .. }) {
                     completed += 1;
                 }
-                relay_events.push(e);
+                if keep_relay(&e) {
+                    relay_events.push(e);
+                }
                 progressed = true;
             }
             for (i, m) in members.iter_mut().enumerate() {
                 while let Ok(note) = m.notes.try_recv() {
-                    if let MemberNote::Event(mut e) = note {
-                        match &mut e {
-                            // The demo never reads a round's cleartext: keeping a copy per
-                            // member per round was most of its memory.
-                            MemberEvent::RoundCompleted { cleartext, .. } => {
-                                *cleartext = std::sync::Arc::from(&[][..]);
-                                rounds_seen[i] += 1;
-                                // The table reads one honest member's rounds only.
-                                if i != honest[0] {
-                                    progressed = true;
-                                    continue;
-                                }
-                            }
+                    if let MemberNote::Event(e) = note {
+                        match &e {
+                            MemberEvent::RoundCompleted { .. } => rounds_seen[i] += 1,
                             MemberEvent::Verdict { .. } => has_verdict[i] = true,
                             MemberEvent::Delivered { message, .. } => {
                                 if let Some(d) = dm.as_mut() {
@@ -352,7 +400,7 @@ fn run_quic(
                             }
                             _ => {}
                         }
-                        member_events[i].push(e);
+                        member_events[i].extend(tally.keep(i, e));
                     }
                     progressed = true;
                 }
@@ -363,7 +411,9 @@ fn run_quic(
             tokio::select! {
                 e = relay.events.recv() => if let Some(e) = e {
                     if matches!(e, RelayEvent::Completed { .. }) { completed += 1; }
-                    relay_events.push(e);
+                    if keep_relay(&e) {
+                        relay_events.push(e);
+                    }
                 },
                 _ = tokio::time::sleep_until(limit) => {
                     stuck = Some(format!(
@@ -384,6 +434,7 @@ fn run_quic(
         Ok(Run {
             relay_events,
             member_events,
+            tally,
             errors: None,
             elapsed_ms,
             stuck,
@@ -536,6 +587,7 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
     let Run {
         relay_events,
         member_events,
+        tally,
         errors,
         elapsed_ms,
         stuck,
@@ -568,27 +620,15 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
     let mut slots_offered = 0u64;
     let mut slots_used = 0u64;
     let watch = honest[0];
+    let mut delivered_in: BTreeMap<u64, usize> = BTreeMap::new();
+    for e in &member_events[watch] {
+        if let MemberEvent::Delivered { round, .. } = e {
+            *delivered_in.entry(*round).or_default() += 1;
+        }
+    }
     for &(round, present) in &completed {
-        let collisions = member_events
-            .iter()
-            .flatten()
-            .filter(|e| matches!(e, MemberEvent::Collided { round: r } if *r == round))
-            .count();
-        let (allocated, filled, delivered) =
-            member_events[watch]
-                .iter()
-                .fold((0, 0, 0), |acc, e| match e {
-                    MemberEvent::RoundCompleted {
-                        round: r,
-                        allocated,
-                        filled,
-                        ..
-                    } if *r == round => (*allocated, *filled, acc.2),
-                    MemberEvent::Delivered { round: r, .. } if *r == round => {
-                        (acc.0, acc.1, acc.2 + 1)
-                    }
-                    _ => acc,
-                });
+        let (allocated, filled, collisions) = tally.rows.get(&round).copied().unwrap_or((0, 0, 0));
+        let delivered = delivered_in.get(&round).copied().unwrap_or(0);
         total_collisions += collisions;
         delivered_total += delivered;
         slots_offered += u64::from(p.slots);
