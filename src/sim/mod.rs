@@ -205,6 +205,9 @@ pub struct Network {
     pub member_events: Vec<Vec<MemberEvent>>,
     /// The relay's events, in order.
     pub relay_events: Vec<RelayEvent>,
+    /// Completed rounds so far (counted as the relay reports them: `relay_events` may be
+    /// trimmed by its reader, and rescanning it at every step made long runs quadratic).
+    completed: usize,
     /// Protocol errors returned by nodes: (receiver, error). Honest runs have none.
     pub errors: Vec<(String, ProtocolError)>,
     /// Optional delivery hook (tests and adversaries).
@@ -282,6 +285,7 @@ impl Network {
             members,
             member_events: vec![Vec::new(); n],
             relay_events: Vec::new(),
+            completed: 0,
             errors: Vec::new(),
             hook: None,
             cost: CostModel::free(),
@@ -402,6 +406,9 @@ impl Network {
             });
         }
         while let Some(e) = self.relay.poll_event() {
+            if matches!(e, RelayEvent::Completed { .. }) {
+                self.completed += 1;
+            }
             self.relay_events.push(e);
         }
         for i in 0..self.members.len() {
@@ -655,10 +662,7 @@ impl Network {
 
     /// Rounds the relay has completed so far.
     pub fn completed_rounds(&self) -> usize {
-        self.relay_events
-            .iter()
-            .filter(|e| matches!(e, RelayEvent::Completed { .. }))
-            .count()
+        self.completed
     }
 
     /// Drives until `k` more rounds have completed.
