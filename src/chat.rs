@@ -418,11 +418,10 @@ impl Mailbox {
                 }
                 (pt, self.new_thread(Correspondent::Anonymous, None), false)
             } else {
-                let i = self.reply_keys.iter().position(|k| {
-                    open_with(&self.group_id, &k.secret, &k.public, &eph, body).is_some()
+                let (i, pt) = self.reply_keys.iter().enumerate().find_map(|(i, k)| {
+                    open_with(&self.group_id, &k.secret, &k.public, &eph, body).map(|pt| (i, pt))
                 })?;
                 let k = self.reply_keys.remove(i)?;
-                let pt = open_with(&self.group_id, &k.secret, &k.public, &eph, body)?;
                 if pt.first() != Some(&INNER_REPLY) {
                     return None;
                 }
@@ -669,23 +668,11 @@ impl NymBook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::params::{RosterEntry, RoundParams};
+    use crate::params::RoundParams;
 
     fn group(n: u8) -> (Group, Vec<IdentityKey>) {
-        let keys: Vec<IdentityKey> = (0..n)
-            .map(|i| IdentityKey::from_secret_bytes(&[i + 1; 32]))
-            .collect();
-        let roster = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| RosterEntry {
-                name: format!("m{i}"),
-                key: k.public(),
-            })
-            .collect();
-        let relay = IdentityKey::from_secret_bytes(&[99; 32]).public();
-        let g = Group::new("t", roster, relay, RoundParams::default()).unwrap();
-        (g, keys)
+        let tg = crate::sim::TestGroup::new(n as usize, RoundParams::default(), 1).unwrap();
+        ((*tg.group).clone(), tg.member_keys)
     }
 
     #[test]

@@ -9,110 +9,13 @@
 
 mod common;
 
+use common::coalition::*;
 use common::params;
-use dcnet::chat::{Correspondent, Envelope, Mailbox, Nym, NymBook, NymRefusal, parse};
+use dcnet::chat::{Correspondent, Envelope, Nym, NymBook, NymRefusal, parse};
 use dcnet::params::RoundParams;
-use dcnet::protocol::{MemberEvent, RelayEvent};
 use dcnet::sim::{LinkModel, Network, TestGroup};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
-use std::collections::{BTreeMap, BTreeSet};
-
-fn mailboxes(tg: &TestGroup, seed: u64) -> Vec<Mailbox> {
-    tg.member_keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| Mailbox::new(&tg.group, i as u32, k, [seed as u8 ^ (i as u8 + 1); 32]))
-        .collect()
-}
-
-fn deliver(net: &mut Network, readers: &[usize], count: usize) {
-    let ok = net
-        .run_until_round(400, |net| {
-            readers.iter().all(|&i| net.delivered(i).len() >= count)
-        })
-        .expect("the network stalled");
-    assert!(ok, "not delivered within 400 rounds");
-}
-
-/// Present sets of every round that carried a piece of a message delivered to `reader` for
-/// which `pick` holds (the coalition's view: relay's P, a colluding reader's pieces).
-fn rounds_of(net: &Network, reader: usize, pick: impl Fn(&[u8]) -> bool) -> Vec<Vec<u32>> {
-    let present: BTreeMap<u64, Vec<u32>> = net
-        .relay_events
-        .iter()
-        .filter_map(|e| match e {
-            RelayEvent::Completed { round, present } => Some((*round, present.clone())),
-            _ => None,
-        })
-        .collect();
-    let mut piece_at: BTreeMap<(u64, u32), [u8; 8]> = BTreeMap::new();
-    let mut rounds_of_id: BTreeMap<[u8; 8], BTreeSet<u64>> = BTreeMap::new();
-    let mut picked = BTreeSet::new();
-    for e in &net.member_events[reader] {
-        if let MemberEvent::RoundCompleted { round, pieces, .. } = e {
-            for p in pieces {
-                piece_at.insert((*round, p.slot), p.msg_id);
-                rounds_of_id.entry(p.msg_id).or_default().insert(*round);
-            }
-        }
-    }
-    for e in &net.member_events[reader] {
-        if let MemberEvent::Delivered {
-            round,
-            slot,
-            message,
-        } = e
-        {
-            if pick(message) {
-                picked.insert(piece_at[&(*round, *slot)]);
-            }
-        }
-    }
-    picked
-        .iter()
-        .flat_map(|id| rounds_of_id[id].iter())
-        .map(|r| present[r].clone())
-        .collect()
-}
-
-fn intersection(sets: &[Vec<u32>]) -> BTreeSet<u32> {
-    let mut it = sets.iter();
-    let mut out: BTreeSet<u32> = it.next().map(|s| s.iter().copied().collect()).unwrap();
-    for s in it {
-        out.retain(|m| s.contains(m));
-    }
-    out
-}
-
-fn pieces_seen(net: &Network, reader: usize) -> usize {
-    net.member_events[reader]
-        .iter()
-        .map(|e| match e {
-            MemberEvent::RoundCompleted { pieces, .. } => pieces.len(),
-            _ => 0,
-        })
-        .sum()
-}
-
-fn last_present(net: &Network) -> Vec<u32> {
-    net.relay_events
-        .iter()
-        .rev()
-        .find_map(|e| match e {
-            RelayEvent::Completed { present, .. } => Some(present.clone()),
-            _ => None,
-        })
-        .unwrap()
-}
-
-/// Runs until the relay's latest present set is exactly `want`.
-fn until_present(net: &mut Network, want: &[u32]) {
-    let ok = net
-        .run_until_round(200, |net| last_present(net) == want)
-        .expect("stalled");
-    assert!(ok, "present set never became {want:?}");
-}
 
 // ---------------------------------------------------------------------------------------------
 // Finding 1: a coalition floods the anonymous writer with DMs; its conversation's thread (and

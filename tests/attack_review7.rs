@@ -8,114 +8,13 @@
 
 mod common;
 
+use common::coalition::*;
 use common::params;
-use dcnet::chat::{Correspondent, Mailbox, Nym};
+use dcnet::chat::{Correspondent, Nym};
 use dcnet::params::RoundParams;
 use dcnet::protocol::{MemberEvent, RelayEvent};
 use dcnet::sim::{LinkModel, Network, TestGroup};
 use std::collections::{BTreeMap, BTreeSet};
-
-fn mailboxes(tg: &TestGroup, seed: u64) -> Vec<Mailbox> {
-    tg.member_keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| Mailbox::new(&tg.group, i as u32, k, [seed as u8 ^ (i as u8 + 1); 32]))
-        .collect()
-}
-
-fn deliver(net: &mut Network, readers: &[usize], count: usize) {
-    let ok = net
-        .run_until_round(400, |net| {
-            readers.iter().all(|&i| net.delivered(i).len() >= count)
-        })
-        .expect("the network stalled");
-    assert!(ok, "not delivered within 400 rounds");
-}
-
-fn present_of(net: &Network) -> BTreeMap<u64, Vec<u32>> {
-    net.relay_events
-        .iter()
-        .filter_map(|e| match e {
-            RelayEvent::Completed { round, present } => Some((*round, present.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-/// For every message delivered to `reader`: the rounds that carried a piece of it (what a
-/// colluding reader holding K_c sees: which slot of which round held which msg_id).
-fn rounds_per_message(net: &Network, reader: usize) -> Vec<(Vec<u8>, BTreeSet<u64>)> {
-    let mut piece_at: BTreeMap<(u64, u32), [u8; 8]> = BTreeMap::new();
-    let mut rounds_of_id: BTreeMap<[u8; 8], BTreeSet<u64>> = BTreeMap::new();
-    for e in &net.member_events[reader] {
-        if let MemberEvent::RoundCompleted { round, pieces, .. } = e {
-            for p in pieces {
-                piece_at.insert((*round, p.slot), p.msg_id);
-                rounds_of_id.entry(p.msg_id).or_default().insert(*round);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for e in &net.member_events[reader] {
-        if let MemberEvent::Delivered {
-            round,
-            slot,
-            message,
-        } = e
-        {
-            let id = piece_at[&(*round, *slot)];
-            out.push((message.clone(), rounds_of_id[&id].clone()));
-        }
-    }
-    out
-}
-
-fn intersection<'a>(sets: impl IntoIterator<Item = &'a Vec<u32>>) -> BTreeSet<u32> {
-    let mut it = sets.into_iter();
-    let mut out: BTreeSet<u32> = it.next().map(|s| s.iter().copied().collect()).unwrap();
-    for s in it {
-        out.retain(|m| s.contains(m));
-    }
-    out
-}
-
-fn pieces_seen(net: &Network, reader: usize) -> usize {
-    net.member_events[reader]
-        .iter()
-        .map(|e| match e {
-            MemberEvent::RoundCompleted { pieces, .. } => pieces.len(),
-            _ => 0,
-        })
-        .sum()
-}
-
-fn last_present(net: &Network) -> Vec<u32> {
-    net.relay_events
-        .iter()
-        .rev()
-        .find_map(|e| match e {
-            RelayEvent::Completed { present, .. } => Some(present.clone()),
-            _ => None,
-        })
-        .unwrap()
-}
-
-fn until_present(net: &mut Network, want: &[u32]) {
-    let ok = net
-        .run_until_round(200, |net| last_present(net) == want)
-        .expect("stalled");
-    assert!(ok, "present set never became {want:?}");
-}
-
-fn floor5_of_7(seed: u64) -> (TestGroup, Network) {
-    let p = RoundParams {
-        tolerance: 2, // floor 5 of 7 (6 with the spare for an accusation)
-        ..params(200)
-    };
-    let tg = TestGroup::new(7, p, seed).unwrap();
-    let net = Network::new(&tg, seed, LinkModel::default());
-    (tg, net)
-}
 
 // ---------------------------------------------------------------------------------------------
 // Finding A (liveness): `choose_purpose` lets a later message overtake a held-back front only

@@ -8,30 +8,12 @@
 
 mod common;
 
+use common::coalition::*;
 use common::params;
 use dcnet::chat::{Correspondent, Envelope, Mailbox, Nym, NymBook, parse};
 use dcnet::params::RoundParams;
-use dcnet::protocol::{MemberEvent, RelayEvent};
+use dcnet::protocol::MemberEvent;
 use dcnet::sim::{LinkModel, Network, TestGroup};
-use std::collections::{BTreeMap, BTreeSet};
-
-fn mailboxes(tg: &TestGroup, seed: u64) -> Vec<Mailbox> {
-    tg.member_keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| Mailbox::new(&tg.group, i as u32, k, [seed as u8 ^ (i as u8 + 1); 32]))
-        .collect()
-}
-
-/// Drives until every member in `readers` got `count` messages.
-fn deliver(net: &mut Network, readers: &[usize], count: usize) {
-    let ok = net
-        .run_until_round(400, |net| {
-            readers.iter().all(|&i| net.delivered(i).len() >= count)
-        })
-        .expect("the network stalled");
-    assert!(ok, "not delivered within 400 rounds");
-}
 
 /// Opens the `k`-th delivered message at every member: who opened it, and what.
 fn open_everywhere(
@@ -165,57 +147,6 @@ fn a_dm_and_its_replies_are_read_by_their_recipients_only() {
             Some(n)
         );
     }
-}
-
-/// The rounds that carried a piece of any message delivered to `reader` for which `pick`
-/// holds, with the relay's present set of each (the coalition's view: the relay knows P, a
-/// colluding reader knows which slot held which piece).
-fn rounds_of(net: &Network, reader: usize, pick: impl Fn(&[u8]) -> bool) -> Vec<Vec<u32>> {
-    let present: BTreeMap<u64, Vec<u32>> = net
-        .relay_events
-        .iter()
-        .filter_map(|e| match e {
-            RelayEvent::Completed { round, present } => Some((*round, present.clone())),
-            _ => None,
-        })
-        .collect();
-    let mut piece_at: BTreeMap<(u64, u32), [u8; 8]> = BTreeMap::new();
-    let mut rounds_of_id: BTreeMap<[u8; 8], BTreeSet<u64>> = BTreeMap::new();
-    let mut picked = BTreeSet::new();
-    for e in &net.member_events[reader] {
-        if let MemberEvent::RoundCompleted { round, pieces, .. } = e {
-            for p in pieces {
-                piece_at.insert((*round, p.slot), p.msg_id);
-                rounds_of_id.entry(p.msg_id).or_default().insert(*round);
-            }
-        }
-    }
-    for e in &net.member_events[reader] {
-        if let MemberEvent::Delivered {
-            round,
-            slot,
-            message,
-        } = e
-        {
-            if pick(message) {
-                picked.insert(piece_at[&(*round, *slot)]);
-            }
-        }
-    }
-    picked
-        .iter()
-        .flat_map(|id| rounds_of_id[id].iter())
-        .map(|r| present[r].clone())
-        .collect()
-}
-
-fn intersection(sets: &[Vec<u32>]) -> BTreeSet<u32> {
-    let mut it = sets.iter();
-    let mut out: BTreeSet<u32> = it.next().map(|s| s.iter().copied().collect()).unwrap();
-    for s in it {
-        out.retain(|m| s.contains(m));
-    }
-    out
 }
 
 /// Runs: a pseudonym posts with all seven present; then m6, m5 and m4 (the coalition) take

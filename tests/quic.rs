@@ -90,6 +90,16 @@ impl Proc {
         stdin.flush().expect("flush");
     }
 
+    /// The last line seen that contains `needle`.
+    fn last_line_with(&self, needle: &str) -> String {
+        self.seen
+            .iter()
+            .rev()
+            .find(|l| l.contains(needle))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     fn kill(&mut self) {
         let _ = self.child.kill(); // SIGKILL
         let _ = self.child.wait();
@@ -337,13 +347,7 @@ fn dm_reply_and_nym_between_real_member_processes() {
         ms[2].wait_for(T, dm_event("the first secret")),
         "m2 never read its DM"
     );
-    let line = ms[2]
-        .seen
-        .iter()
-        .rev()
-        .find(|l| l.contains("the first secret"))
-        .unwrap()
-        .clone();
+    let line = ms[2].last_line_with("the first secret");
     assert!(
         line.contains("\"from\":null") && line.contains("\"number\":1"),
         "{line}"
@@ -353,13 +357,7 @@ fn dm_reply_and_nym_between_real_member_processes() {
         ms[0].wait_for(T, dm_event("the second secret")),
         "m0 never read the answer"
     );
-    let line = ms[0]
-        .seen
-        .iter()
-        .rev()
-        .find(|l| l.contains("the second secret"))
-        .unwrap()
-        .clone();
+    let line = ms[0].last_line_with("the second secret");
     assert!(
         line.contains("\"from\":\"m2\"") && line.contains("\"reply\":true"),
         "{line}"

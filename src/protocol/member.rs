@@ -235,7 +235,6 @@ struct SavedOutbox {
 #[derive(bincode::Encode, bincode::Decode)]
 struct SavedLink {
     link: [u8; 32],
-    first_present: Option<Vec<u32>>,
     anonymity: Option<Vec<u32>>,
     unknown_accusers: u32,
 }
@@ -458,11 +457,13 @@ impl Exposure {
             .map_or(0, |a| a.len().saturating_sub(self.unknown()))
     }
 
-    /// Members of A that a colluder may have told apart from us without our knowing which.
+    /// Members of A that a colluder may have told apart from us without our knowing which
+    /// (all of them once more co-sent sealed messages came than we record one by one).
     fn unknown(&self) -> usize {
-        self.unknown_accusers
-            .saturating_add(self.cosealed.len())
-            .saturating_add(usize::from(self.cosealed.len() >= MAX_COSEALED) * usize::MAX / 2)
+        if self.cosealed.len() >= MAX_COSEALED {
+            return usize::MAX;
+        }
+        self.unknown_accusers.saturating_add(self.cosealed.len())
     }
 
     /// A sealed message `id` went out in a round with one of our pieces.
@@ -844,7 +845,6 @@ impl Member {
                 .iter()
                 .map(|(id, e)| SavedLink {
                     link: *id,
-                    first_present: sorted(&e.first_present),
                     anonymity: sorted(&e.anonymity),
                     unknown_accusers: e.saved_unknown(),
                 })
@@ -937,11 +937,9 @@ impl Member {
             links.push((
                 l.link,
                 Exposure {
-                    first_present: set(l.first_present)?,
                     anonymity: set(l.anonymity)?,
-                    unresolved: None,
                     unknown_accusers: l.unknown_accusers as usize,
-                    cosealed: BTreeSet::new(),
+                    ..Exposure::default()
                 },
             ));
         }
@@ -990,7 +988,7 @@ impl Member {
         }
         restored.reverse();
         // A link this run already uses keeps the narrower of the two (the union of what the
-        // relay saw: intersect A, keep the older R, add the unknown accusations).
+        // relay saw: intersect A, add the unknown accusations).
         for (id, e) in links {
             match self.links.get_mut(&id) {
                 None => {
@@ -1002,9 +1000,6 @@ impl Member {
                             Some(x) => x.intersection(&a).copied().collect(),
                             None => a,
                         });
-                    }
-                    if e.first_present.is_some() {
-                        cur.first_present = e.first_present;
                     }
                     cur.unknown_accusers += e.unknown_accusers;
                 }

@@ -1,6 +1,8 @@
 //! Shared test helpers: seeded scripts of messages and the checks every run must pass.
 #![allow(dead_code)]
 
+pub mod coalition;
+
 use dcnet::params::RoundParams;
 use dcnet::protocol::MemberEvent;
 use dcnet::sim::{LinkModel, Network, TestGroup};
