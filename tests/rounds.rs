@@ -108,3 +108,84 @@ fn collision_rate_matches_prediction() {
         );
     }
 }
+
+/// Sender policy (docs/PROTOCOL.md §7): a message that arrives while its member is idle takes
+/// the slot the member's cover reservation won, so it can go out in the very next round; and
+/// the trap share of slots filled while their owner had a piece pending stays `p_trap` (a
+/// disruptor aiming at busy members still meets traps as often as before).
+#[test]
+fn idle_members_send_in_their_cover_slot_and_traps_keep_their_share() {
+    let n = 8usize;
+    let p_trap = 0.25;
+    let p = dcnet::params::RoundParams {
+        p_trap,
+        ..params(96)
+    };
+    let tg = TestGroup::new(n, p, 21).unwrap();
+    let mut net = Network::new(&tg, 21, LinkModel::default());
+    net.start();
+    net.run_rounds(3).unwrap();
+    // Each member gets its next one-fragment message the moment its previous one is delivered
+    // back to it (in the step that completes the round, before the next Open is read): so
+    // every slot is filled while its owner has a piece pending or in flight, and a member
+    // whose last reservation was cover gets a message between reserving and filling.
+    let mut outstanding: Vec<Option<(Vec<u8>, usize)>> = vec![None; n];
+    let mut seen = vec![0usize; n];
+    let (mut filled, mut fragments) = (0u64, 0u64);
+    let mut rounds_to_delivery = Vec::new();
+    let mut counter = 0u64;
+    let start = net.completed_rounds();
+    let mut steps = 0u64;
+    while net.completed_rounds() < start + 240 {
+        let at = net.completed_rounds();
+        for (i, o) in outstanding.iter_mut().enumerate() {
+            if o.is_none() {
+                counter += 1;
+                let m = format!("m{i} #{counter}").into_bytes();
+                net.members[i].as_mut().unwrap().submit(&m).unwrap();
+                *o = Some((m, at));
+            }
+        }
+        assert!(net.step(), "the network stalled");
+        steps += 1;
+        assert!(steps < 2_000_000);
+        let now = net.completed_rounds();
+        for i in 0..n {
+            let events = &net.member_events[i][seen[i]..];
+            seen[i] = net.member_events[i].len();
+            for e in events {
+                match e {
+                    MemberEvent::RoundCompleted {
+                        filled: f, pieces, ..
+                    } if i == 0 => {
+                        filled += u64::from(*f);
+                        fragments += pieces.len() as u64;
+                    }
+                    MemberEvent::Delivered { message, .. }
+                        if outstanding[i].as_ref().is_some_and(|(m, _)| m == message) =>
+                    {
+                        let (_, t0) = outstanding[i].take().unwrap();
+                        rounds_to_delivery.push(now - t0);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    let traps = filled - fragments;
+    let share = traps as f64 / filled as f64;
+    // ≈ 1,100 slots: one standard deviation of the share is ≈ 0.013.
+    assert!(filled > 800, "{filled} slots filled");
+    assert!(
+        (share - p_trap).abs() < 0.05,
+        "trap share {share:.3} of {filled} filled slots, p_trap {p_trap}"
+    );
+    // Without the cover slot a message needs a reservation round first: never 1 round.
+    let in_one = rounds_to_delivery.iter().filter(|&&r| r <= 1).count();
+    let frac = in_one as f64 / rounds_to_delivery.len() as f64;
+    assert!(
+        frac > 0.3,
+        "{in_one} of {} messages went out in the first round after they were submitted",
+        rounds_to_delivery.len()
+    );
+}

@@ -299,8 +299,16 @@ struct SavedMessage {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Purpose {
-    Fragment { ticket: u64, index: u16 },
+    Fragment {
+        ticket: u64,
+        index: u16,
+    },
+    /// A trap reserved for a pending fragment (with probability `p_trap`).
     Trap,
+    /// A trap reserved while idle (cover, with probability `p_cover`). A piece that is pending
+    /// when the slot is filled may take it instead, with probability `1 − p_trap`
+    /// (docs/PROTOCOL.md §7).
+    Cover,
 }
 
 #[derive(Clone)]
@@ -1510,13 +1518,16 @@ impl Member {
         let mut held_back = false;
         let uses_alloc = open.body.alloc.is_some();
         let content_key = self.ep.as_ref().and_then(|e| e.content.key().cloned());
+        if uses_alloc && content_key.is_some() {
+            self.take_cover_slot(&open.body.present);
+        }
         if uses_alloc {
             if let (Some(src), Some(ck)) = (&self.alloc_src, &content_key) {
                 if let Some(own) = &src.mine {
                     let key = ck.slot_key(round, own.slot);
                     let trap = || slots::trap_slot(&layout, round, own.slot, &own.gamma, &key);
                     let content = match own.purpose {
-                        Purpose::Trap => trap(),
+                        Purpose::Trap | Purpose::Cover => trap(),
                         Purpose::Fragment { ticket, index } => {
                             let present: BTreeSet<u32> =
                                 open.body.present.iter().copied().collect();
@@ -1823,6 +1834,41 @@ impl Member {
         Ok(())
     }
 
+    /// A slot we won with a cover reservation goes to the next pending piece instead of
+    /// trap content, with probability `1 − p_trap` (the trap share a disruptor faces stays
+    /// `p_trap` whenever a piece is pending, as if the piece had reserved it), and only if the
+    /// piece may go out in this present set. Saves the reservation round of a message that
+    /// arrives while its member is idle (issue 12; docs/PROTOCOL.md §7).
+    fn take_cover_slot(&mut self, present: &[u32]) {
+        let cover = self
+            .alloc_src
+            .as_ref()
+            .and_then(|s| s.mine.as_ref())
+            .is_some_and(|o| o.purpose == Purpose::Cover);
+        if !cover {
+            return;
+        }
+        let present: BTreeSet<u32> = present.iter().copied().collect();
+        let Some((ticket, index)) = self.next_piece(&present) else {
+            return;
+        };
+        let ok = self
+            .queue
+            .iter()
+            .find(|o| o.ticket == ticket)
+            .is_some_and(|o| self.anonymity_check(o, &present).is_ok());
+        let coin = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        if !ok || coin < self.group.params().p_trap {
+            return;
+        }
+        if let Some(o) = self.queue.iter_mut().find(|o| o.ticket == ticket) {
+            o.state[index as usize] = FragState::Reserved;
+        }
+        if let Some(own) = self.alloc_src.as_mut().and_then(|s| s.mine.as_mut()) {
+            own.purpose = Purpose::Fragment { ticket, index };
+        }
+    }
+
     fn choose_purpose(&mut self, present: &BTreeSet<u32>) -> Option<Purpose> {
         if self
             .ep
@@ -1833,6 +1879,26 @@ impl Member {
             return None;
         }
         let p = self.group.params().clone();
+        let next = self.next_piece(present);
+        let coin = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        match next {
+            Some((ticket, index)) => {
+                if coin < p.p_trap {
+                    Some(Purpose::Trap)
+                } else {
+                    if let Some(o) = self.queue.iter_mut().find(|o| o.ticket == ticket) {
+                        o.state[index as usize] = FragState::Reserved;
+                    }
+                    Some(Purpose::Fragment { ticket, index })
+                }
+            }
+            None => (coin < p.p_cover).then_some(Purpose::Cover),
+        }
+    }
+
+    /// The piece to send next: the first pending fragment of the oldest unfinished message, or
+    /// of a later one when the front one may not go out in this present set.
+    fn next_piece(&self, present: &BTreeSet<u32>) -> Option<(u64, u16)> {
         let pending = |o: &Outgoing| {
             o.state
                 .iter()
@@ -1867,20 +1933,7 @@ impl Member {
                 }
             }
         }
-        let coin = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        match next {
-            Some((ticket, index)) => {
-                if coin < p.p_trap {
-                    Some(Purpose::Trap)
-                } else {
-                    if let Some(o) = self.queue.iter_mut().find(|o| o.ticket == ticket) {
-                        o.state[index as usize] = FragState::Reserved;
-                    }
-                    Some(Purpose::Fragment { ticket, index })
-                }
-            }
-            None => (coin < p.p_cover).then_some(Purpose::Trap),
-        }
+        next
     }
 
     fn set_frag(&mut self, purpose: Purpose, state: FragState) {
@@ -2272,7 +2325,7 @@ impl Member {
             // Attack review: accusing then convicted the honest owner of ciphertext-mismatch.)
             let honest = d0.slot == own.slot
                 && a.slot_written.as_ref().is_some_and(|(s, _)| *s == own.slot)
-                && own.purpose == Purpose::Trap
+                && matches!(own.purpose, Purpose::Trap | Purpose::Cover)
                 && !self.faults.contains(&MemberFault::GarbleOwn);
             let false_accuser = self.faults.contains(&MemberFault::FalseAccuse);
             (a.uses_alloc && (honest || false_accuser))

@@ -258,6 +258,12 @@ pub struct Scenario {
     /// Bytes per message.
     #[serde(default = "default_message_bytes")]
     pub message_bytes: usize,
+    /// Rounds the group runs idle before the messages are submitted (default 0: at the start,
+    /// before the first epoch). With warm-up, each sender submits at a uniformly random moment
+    /// of the round after the warm-up (steady state: not aligned with any Open), and latency is
+    /// measured from that moment.
+    #[serde(default)]
+    pub warmup_rounds: usize,
     /// Only the first `senders` honest members post (default: all).
     #[serde(default)]
     pub senders: Option<usize>,
@@ -365,6 +371,12 @@ impl Scenario {
             return Err(format!(
                 "messages = {}: a member queues at most {MAX_QUEUE} messages",
                 self.messages
+            ));
+        }
+        if self.warmup_rounds >= self.rounds {
+            return Err(format!(
+                "warmup_rounds = {} with rounds = {}: the messages would be submitted after the run; make rounds larger than warmup_rounds",
+                self.warmup_rounds, self.rounds
             ));
         }
         if self.senders == Some(0) {
@@ -643,17 +655,27 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
         .copied()
         .take(s.senders.unwrap_or(n))
         .collect();
+    // Message → submission time (ms of virtual time).
     let mut submitted: BTreeMap<Vec<u8>, f64> = BTreeMap::new();
-    for &i in &senders {
-        for k in 0..s.messages {
-            let mut m = format!("{i}/{k}/").into_bytes();
-            m.resize(s.message_bytes.max(m.len()), b'.');
-            if let Some(mem) = net.members[i].as_mut() {
-                mem.submit(&m).map_err(|e| e.to_string())?;
+    let message = |i: usize, k: usize| {
+        let mut m = format!("{i}/{k}/").into_bytes();
+        m.resize(s.message_bytes.max(m.len()), b'.');
+        m
+    };
+    if s.warmup_rounds == 0 {
+        for &i in &senders {
+            for k in 0..s.messages {
+                let m = message(i, k);
+                if let Some(mem) = net.members[i].as_mut() {
+                    mem.submit(&m).map_err(|e| e.to_string())?;
+                }
+                submitted.insert(m, 0.0);
             }
-            submitted.insert(m, 0.0);
         }
     }
+    // With a warm-up: (time, sender) of each sender's submission, set when the warm-up ends.
+    let mut schedule_submit: Vec<(crate::protocol::Time, usize)> = Vec::new();
+    let mut submit_rng = ChaCha20Rng::from_seed(derive_seed(seed, "submit", 0));
     net.start();
     // Churn schedule: which members crash after which round, and when they restart.
     let mut rng = ChaCha20Rng::from_seed(derive_seed(seed, "churn", 0));
@@ -679,7 +701,9 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
     let mut got: Vec<BTreeSet<Vec<u8>>> = vec![BTreeSet::new(); n];
     let mut verdicts = Vec::new();
     let mut damaged_rounds = Vec::new();
-    let mut consume = |net: &mut Network, latencies: &mut Vec<f64>| {
+    let mut consume = |net: &mut Network,
+                       latencies: &mut Vec<f64>,
+                       submitted: &BTreeMap<Vec<u8>, f64>| {
         let now = net.now();
         for (i, ev) in net.member_events.iter_mut().enumerate() {
             for e in std::mem::take(ev) {
@@ -693,7 +717,8 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
                     MemberEvent::Collided { .. } => collided[i] += 1,
                     MemberEvent::Delivered { message, .. } if submitted.contains_key(&message) => {
                         if i == watch {
-                            latencies.push(now.as_micros() as f64 / 1000.0);
+                            let t0 = submitted.get(&message).copied().unwrap_or(0.0);
+                            latencies.push(now.as_micros() as f64 / 1000.0 - t0);
                         }
                         got[i].insert(message);
                     }
@@ -704,7 +729,27 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
         }
     };
     while completed < s.rounds {
-        let step = net.run_rounds(1);
+        let step = match schedule_submit.first() {
+            Some(&(at, _)) => {
+                let c0 = net.completed_rounds();
+                let n = n as u64;
+                net.drive_bounded(2 * (20 * n + 50), |net| {
+                    net.completed_rounds() > c0 || net.now() >= at
+                })
+            }
+            None => net.run_rounds(1),
+        };
+        let now = net.now();
+        while schedule_submit.first().is_some_and(|&(at, _)| at <= now) {
+            let (_, i) = schedule_submit.remove(0);
+            for k in 0..s.messages {
+                let m = message(i, k);
+                if let Some(mem) = net.members[i].as_mut() {
+                    mem.submit(&m).map_err(|e| e.to_string())?;
+                }
+                submitted.insert(m, now.as_micros() as f64 / 1000.0);
+            }
+        }
         // A convicted relay ends the run (its members stop): that is the outcome, not a stall.
         if net.relay_events.iter().any(
             |e| matches!(e, RelayEvent::Verdict { verdict, .. } if verdict.culprit == Some(Culprit::Relay)),
@@ -720,7 +765,17 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
                 tg.group.params().commit_ms
             ));
         }
+        let before = completed;
         completed = net.completed_rounds();
+        if s.warmup_rounds > 0 && before < s.warmup_rounds && completed >= s.warmup_rounds {
+            // Each sender submits at a uniformly random moment of the next round's length.
+            let round_us = net.now().as_micros() / completed.max(1) as u64;
+            for &i in &senders {
+                let off = submit_rng.next_u64() % round_us.max(1);
+                schedule_submit.push((net.now().plus_micros(off), i));
+            }
+            schedule_submit.sort();
+        }
         if let Some(list) = schedule.remove(&completed) {
             for who in list {
                 let hw = net.members[who]
@@ -736,9 +791,9 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
         for (who, _, hw) in back {
             net.restart(who, hw);
         }
-        consume(&mut net, &mut latencies);
+        consume(&mut net, &mut latencies, &submitted);
     }
-    consume(&mut net, &mut latencies);
+    consume(&mut net, &mut latencies, &submitted);
     let virtual_s = net.now().as_micros() as f64 / 1e6;
     let reservations: usize = honest.iter().map(|&i| completed_at[i]).sum();
     let collisions: usize = honest.iter().map(|&i| collided[i]).sum();
