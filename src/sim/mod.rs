@@ -203,6 +203,9 @@ pub struct Network {
     pub members: Vec<Option<Member>>,
     /// Every member's events, in order.
     pub member_events: Vec<Vec<MemberEvent>>,
+    /// When each of `member_events` happened (virtual time; same shape). A reader that drains
+    /// `member_events` drains these with them.
+    pub member_event_times: Vec<Vec<Time>>,
     /// The relay's events, in order.
     pub relay_events: Vec<RelayEvent>,
     /// Completed rounds so far (counted as the relay reports them: `relay_events` may be
@@ -284,6 +287,7 @@ impl Network {
             relay,
             members,
             member_events: vec![Vec::new(); n],
+            member_event_times: vec![Vec::new(); n],
             relay_events: Vec::new(),
             completed: 0,
             errors: Vec::new(),
@@ -419,6 +423,7 @@ impl Network {
                 }
                 while let Some(e) = m.poll_event() {
                     self.member_events[i].push(e);
+                    self.member_event_times[i].push(self.now);
                 }
             }
             for f in out {

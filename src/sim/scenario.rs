@@ -704,9 +704,13 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
     let mut consume = |net: &mut Network,
                        latencies: &mut Vec<f64>,
                        submitted: &BTreeMap<Vec<u8>, f64>| {
-        let now = net.now();
+        let times = std::mem::take(&mut net.member_event_times);
+        net.member_event_times = vec![Vec::new(); times.len()];
         for (i, ev) in net.member_events.iter_mut().enumerate() {
-            for e in std::mem::take(ev) {
+            for (e, at) in std::mem::take(ev).into_iter().zip(times[i].iter()) {
+                // Latency is measured at the event itself, not when this loop reads it (one
+                // round later, which overstated every latency by up to a round).
+                let now = *at;
                 match e {
                     MemberEvent::RoundCompleted { round, damaged, .. } => {
                         completed_at[i] += 1;
