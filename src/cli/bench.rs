@@ -1,15 +1,18 @@
-//! `dcnet bench`: rounds per second and message latency over real QUIC on 127.0.0.1.
+//! `dcnet bench`: rounds per second, message latency percentiles and CPU per round over real
+//! QUIC on 127.0.0.1, directly or through an in-process delay line (`--delay-ms`, WAN mode).
 //!
 //! For each (N, L) a relay and N members run in this process. Member 0 keeps one message in
-//! flight at all times (submitting the next when the previous is delivered back to it); the
-//! latency of a message is submit → delivery at member 1. Rounds/s counts the relay's completed
-//! rounds over the measured window, after a warm-up.
+//! flight (submitting the next at a random moment of the round after the previous one was
+//! delivered to member 1); the latency of a message is submit → delivery at member 1.
+//! Rounds/s counts the relay's completed rounds over the measured window, after a warm-up.
 
 use crate::net::member::MemberNote;
 use crate::params::RoundParams;
 use crate::protocol::{MemberEvent, RelayEvent};
 use crate::sim::TestGroup;
 use clap::Args;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -40,6 +43,10 @@ pub struct BenchArgs {
     /// Round period of the --idle group, in ms.
     #[arg(long, default_value_t = 500)]
     pub round_ms: u64,
+    /// WAN mode: every member reaches the relay through an in-process UDP delay line of this
+    /// many ms each way (loopback; large buffers, nothing dropped by the line). 0: direct.
+    #[arg(long, default_value_t = 0.0)]
+    pub delay_ms: f64,
 }
 
 /// Runs the benchmark; returns the exit code.
@@ -72,23 +79,44 @@ pub fn run(a: &BenchArgs) -> i32 {
             return 1;
         }
     };
+    if !(a.delay_ms >= 0.0 && a.delay_ms <= 10_000.0) {
+        eprintln!("dcnet bench: --delay-ms {}: give 0 … 10000 ms", a.delay_ms);
+        return 2;
+    }
+    let delay = (a.delay_ms > 0.0).then(|| Duration::from_secs_f64(a.delay_ms / 1000.0));
     let mut results = Vec::new();
+    if let Some(d) = delay {
+        println!(
+            "WAN mode: {:.1} ms one way between every member and the relay (in-process delay line)",
+            d.as_secs_f64() * 1000.0
+        );
+    }
     println!(
-        "{:>4} {:>8} {:>10} {:>10} {:>14} {:>14}",
-        "N", "L", "slot", "rounds/s", "median lat ms", "messages"
+        "{:>4} {:>8} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8} {:>12}",
+        "N", "L", "slot", "rounds/s", "p50 ms", "p90 ms", "p99 ms", "messages", "CPU ms/round"
     );
     for &n in &a.members {
         for &l in &a.lengths {
-            match rt.block_on(one(n, l, a.seconds)) {
+            match rt.block_on(one(n, l, a.seconds, delay)) {
                 Ok(r) => {
                     println!(
-                        "{:>4} {:>8} {:>10} {:>10.0} {:>14.2} {:>14}",
-                        n, r.len, r.slot_bytes, r.rounds_per_s, r.median_ms, r.messages
+                        "{:>4} {:>8} {:>6} {:>9.1} {:>8.1} {:>8.1} {:>8.1} {:>8} {:>12.2}",
+                        n,
+                        r.len,
+                        r.slot_bytes,
+                        r.rounds_per_s,
+                        r.p50_ms,
+                        r.p90_ms,
+                        r.p99_ms,
+                        r.messages,
+                        r.cpu_ms_per_round
                     );
                     results.push(serde_json::json!({
                         "members": n, "vector_bytes": r.len, "slot_bytes": r.slot_bytes,
-                        "rounds_per_s": r.rounds_per_s, "median_latency_ms": r.median_ms,
-                        "messages": r.messages,
+                        "rounds_per_s": r.rounds_per_s, "median_latency_ms": r.p50_ms,
+                        "p90_latency_ms": r.p90_ms, "p99_latency_ms": r.p99_ms,
+                        "messages": r.messages, "cpu_ms_per_round_all_parties": r.cpu_ms_per_round,
+                        "one_way_delay_ms": a.delay_ms,
                     }));
                 }
                 Err(e) => {
@@ -111,11 +139,40 @@ struct Result1 {
     len: usize,
     slot_bytes: u32,
     rounds_per_s: f64,
-    median_ms: f64,
+    p50_ms: f64,
+    p90_ms: f64,
+    p99_ms: f64,
     messages: usize,
+    /// CPU time of this whole process (relay, every member, QUIC, the delay line) per
+    /// completed round over the measured window.
+    cpu_ms_per_round: f64,
 }
 
-async fn one(n: usize, l: usize, seconds: f64) -> Result<Result1, String> {
+/// CPU time this process has used, all threads (Linux: /proc/self/stat; elsewhere 0).
+fn own_cpu() -> Duration {
+    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let Some(rest) = s.rsplit_once(')').map(|(_, r)| r) else {
+        return Duration::ZERO;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // Clock ticks of 1/100 s (USER_HZ is 100 on Linux).
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// The q-quantile (0 … 1) of sorted values, nearest rank.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+async fn one(n: usize, l: usize, seconds: f64, delay: Option<Duration>) -> Result<Result1, String> {
     let cells = 2 * n as u32;
     let slot_bytes = ((l.saturating_sub(cells as usize * 8)) / n).max(64) as u32;
     let p = RoundParams {
@@ -126,8 +183,8 @@ async fn one(n: usize, l: usize, seconds: f64) -> Result<Result1, String> {
     };
     let tg = TestGroup::new(n, p, 7).map_err(|e| e.to_string())?;
     let len = tg.group.params().vector_len();
-    let (mut relay, mut members) =
-        crate::net::spawn_local_group(&tg, 7, vec![], &BTreeMap::new()).await?;
+    let (mut relay, mut members, proxy) =
+        crate::net::spawn_local_group_delayed(&tg, 7, vec![], &BTreeMap::new(), delay).await?;
     let mut completed = 0usize;
     let mut sent_at: BTreeMap<Vec<u8>, Instant> = BTreeMap::new();
     let mut latencies = Vec::new();
@@ -147,11 +204,24 @@ async fn one(n: usize, l: usize, seconds: f64) -> Result<Result1, String> {
         .send(first.into())
         .await
         .map_err(|e| e.to_string())?;
+    // The next message goes in at a uniformly random moment of the round after the previous
+    // one was delivered (steady state, not aligned with any Open: submitting at the delivery
+    // itself would always just miss the next Open).
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let mut last_completed: Option<Instant> = None;
+    let mut round_est = Duration::from_millis(10);
+    let mut next_at: Option<Instant> = None;
     while Instant::now() < end {
+        let wake = next_at.unwrap_or(end).min(end);
         tokio::select! {
             e = relay.events.recv() => {
                 if let Some(RelayEvent::Completed { .. }) = e {
                     completed += 1;
+                    let now = Instant::now();
+                    if let Some(t) = last_completed {
+                        round_est = now - t;
+                    }
+                    last_completed = Some(now);
                 }
             }
             note = members[1].notes.recv() => {
@@ -160,16 +230,22 @@ async fn one(n: usize, l: usize, seconds: f64) -> Result<Result1, String> {
                         if Instant::now() > warm {
                             latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
                         }
-                        let m = next_msg();
-                        sent_at.insert(m.clone(), Instant::now());
-                        members[0].submit.send(m.into()).await.map_err(|e| e.to_string())?;
+                        let us = round_est.as_micros().max(1) as u64;
+                        next_at = Some(Instant::now() + Duration::from_micros(rng.next_u64() % us));
                     }
                 }
             }
-            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(end)) => {}
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
+                if next_at.is_some_and(|t| Instant::now() >= t) {
+                    next_at = None;
+                    let m = next_msg();
+                    sent_at.insert(m.clone(), Instant::now());
+                    members[0].submit.send(m.into()).await.map_err(|e| e.to_string())?;
+                }
+            }
         }
         if at_warm.is_none() && Instant::now() >= warm {
-            at_warm = Some(completed);
+            at_warm = Some((completed, own_cpu()));
         }
         // Keep the other members' queues drained.
         for m in members.iter_mut().skip(2) {
@@ -177,21 +253,23 @@ async fn one(n: usize, l: usize, seconds: f64) -> Result<Result1, String> {
         }
         while members[0].notes.try_recv().is_ok() {}
     }
-    let measured = completed - at_warm.unwrap_or(0);
+    let (c0, cpu0) = at_warm.unwrap_or((0, Duration::ZERO));
+    let measured = completed - c0;
+    let cpu = own_cpu().saturating_sub(cpu0);
     for m in members {
         m.shutdown().await;
     }
     relay.shutdown().await;
+    drop(proxy);
     latencies.sort_by(|a, b| a.total_cmp(b));
-    let median_ms = latencies
-        .get(latencies.len() / 2)
-        .copied()
-        .unwrap_or(f64::NAN);
     Ok(Result1 {
         len,
         slot_bytes,
         rounds_per_s: measured as f64 / seconds,
-        median_ms,
+        p50_ms: quantile(&latencies, 0.5),
+        p90_ms: quantile(&latencies, 0.9),
+        p99_ms: quantile(&latencies, 0.99),
         messages: latencies.len(),
+        cpu_ms_per_round: cpu.as_secs_f64() * 1000.0 / measured.max(1) as f64,
     })
 }

@@ -4,6 +4,7 @@
 //! (`u32` big-endian length, at most [`crate::wire::MAX_FRAME`] bytes). Protocol logic lives in
 //! `crate::protocol`; nothing here interprets a frame beyond its length.
 
+pub mod delay;
 pub mod member;
 pub mod relay;
 pub mod tls;
@@ -78,6 +79,28 @@ pub async fn spawn_local_group(
     relay_faults: Vec<crate::adversary::RelayFault>,
     member_faults: &std::collections::BTreeMap<u32, Vec<crate::adversary::MemberFault>>,
 ) -> Result<(relay::RelayHandle, Vec<member::MemberHandle>), String> {
+    let (relay, members, _) =
+        spawn_local_group_delayed(tg, seed, relay_faults, member_faults, None).await?;
+    Ok((relay, members))
+}
+
+/// [`spawn_local_group`] with every member reaching the relay through a [`delay`] line of
+/// `one_way` each way (WAN emulation on loopback); the line runs as long as the returned proxy
+/// is kept.
+pub async fn spawn_local_group_delayed(
+    tg: &crate::sim::TestGroup,
+    seed: u64,
+    relay_faults: Vec<crate::adversary::RelayFault>,
+    member_faults: &std::collections::BTreeMap<u32, Vec<crate::adversary::MemberFault>>,
+    one_way: Option<Duration>,
+) -> Result<
+    (
+        relay::RelayHandle,
+        Vec<member::MemberHandle>,
+        Option<delay::DelayProxy>,
+    ),
+    String,
+> {
     use crate::crypto::identity::IdentityKey;
     use crate::sim::derive_seed;
     let group = tg.group.clone();
@@ -89,12 +112,21 @@ pub async fn spawn_local_group(
         relay_faults,
     )
     .await?;
+    let proxy = match one_way {
+        Some(d) => Some(
+            delay::spawn(relay.local_addr, d)
+                .await
+                .map_err(|e| format!("cannot start the delay line: {e}"))?,
+        ),
+        None => None,
+    };
+    let relay_addr = proxy.as_ref().map_or(relay.local_addr, |p| p.local_addr);
     let mut members = Vec::new();
     for (i, k) in tg.member_keys.iter().enumerate() {
         members.push(
             member::spawn(
                 group.clone(),
-                relay.local_addr,
+                relay_addr,
                 *group.relay_key(),
                 IdentityKey::from_secret_bytes(&k.secret_bytes()),
                 i as u32,
@@ -110,5 +142,5 @@ pub async fn spawn_local_group(
             .await?,
         );
     }
-    Ok((relay, members))
+    Ok((relay, members, proxy))
 }
