@@ -701,7 +701,8 @@ fn every_group_new_flag_lands_in_the_group_file_and_group_show_prints_it() {
         .clone();
     assert_eq!(p.round_ms, 500);
     assert_eq!((p.commit_ms, p.reveal_ms, p.unblind_ms), (500, 500, 500));
-    assert_eq!((p.cells, p.slots), (4, 2));
+    // Four cells per member, one slot per member.
+    assert_eq!((p.cells, p.slots), (8, 2));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -67,7 +67,8 @@ pub struct GroupNewArgs {
     /// A member, NAME=PUBKEY; repeat for each member. Order fixes member indices.
     #[arg(long = "member", value_parser = parse_member, required = true)]
     pub members: Vec<(String, PublicKey)>,
-    /// Reservation cells, at least 1 [default: twice the members].
+    /// Reservation cells, at least 1 [default: four times the members: a reservation then
+    /// wins ≈ 78 % of the time instead of ≈ 61 % with twice the members].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub cells: Option<u32>,
     /// Slots per round, at least 1 [default: one per member].
@@ -243,7 +244,13 @@ pub fn group_new(a: &GroupNewArgs) -> i32 {
         })
         .collect();
     let params = RoundParams {
-        cells: a.cells.unwrap_or(0),
+        // Four cells per member: 8·4N bytes per round buy a reservation success of
+        // (1 − 1/4N)^(N−1) ≈ e^−¼ ≈ 0.78 (0.61 at 2N, the library default), so fewer
+        // reservation rounds per message (issue 12: median latency at N = 10, 20 ms one way,
+        // 345 → 254 ms in the simulator).
+        cells: a
+            .cells
+            .unwrap_or_else(|| 4u32.saturating_mul(a.members.len() as u32)),
         slots: a.slots.unwrap_or(0),
         slot_bytes: a.slot_bytes,
         p_trap: a.p_trap,
