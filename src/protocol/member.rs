@@ -1857,8 +1857,16 @@ impl Member {
             .iter()
             .find(|o| o.ticket == ticket)
             .is_some_and(|o| self.anonymity_check(o, &present).is_ok());
+        if !ok {
+            return;
+        }
         let coin = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        if !ok || coin < self.group.params().p_trap {
+        if coin < self.group.params().p_trap {
+            // One draw per won slot: a retried attempt (a fresh Open, same allocation) must
+            // not draw again (attack review 8: k re-Opens made it a trap with p_trap^(k+1)).
+            if let Some(own) = self.alloc_src.as_mut().and_then(|s| s.mine.as_mut()) {
+                own.purpose = Purpose::Trap;
+            }
             return;
         }
         if let Some(o) = self.queue.iter_mut().find(|o| o.ticket == ticket) {
