@@ -155,17 +155,61 @@ impl DmDemo {
     }
 }
 
-/// The table's figures per round, tallied as events arrive so that the demo keeps only the
-/// events it reads later (a long demo kept every event and grew without bound).
+/// The table's figures per round, tallied as events arrive and printed once final, so that
+/// the demo keeps only the events it reads later and its memory stays flat however many rounds
+/// it runs (a long demo kept every event, then every row, and grew without bound).
 #[derive(Default)]
 struct Tally {
     /// The honest member whose view the table shows.
     watch: usize,
-    /// round → (allocated, filled, collided reservations).
-    rows: BTreeMap<u64, (u32, u32, usize)>,
+    /// Rows to print (the first `limit` completed rounds).
+    limit: usize,
+    /// Slots per round.
+    slots: u32,
+    /// Text to stderr (with --json) rather than stdout.
+    json: bool,
+    /// Rounds with figures not yet printed.
+    rows: BTreeMap<u64, Row>,
+    /// Completed rounds not yet printed, in completion order.
+    pending: std::collections::VecDeque<u64>,
+    /// Rows printed so far; the last round printed.
+    printed: usize,
+    last_printed: Option<u64>,
+    /// Totals over the printed rows (plus collisions reported after their row was printed).
+    collisions: usize,
+    delivered: usize,
+    slots_offered: u64,
+    slots_used: u64,
 }
 
+#[derive(Default, Clone, Copy)]
+struct Row {
+    present: usize,
+    allocated: u32,
+    filled: u32,
+    collisions: usize,
+    delivered: usize,
+}
+
+/// A row is printed once the relay completed this many later rounds (every member that was
+/// present has reported the round by then) or at the end of the run.
+const ROW_LAG: usize = 4;
+
 impl Tally {
+    fn new(watch: usize, a: &DemoArgs, p: &crate::params::RoundParams) -> Tally {
+        Tally {
+            watch,
+            limit: a.rounds,
+            slots: p.slots,
+            json: a.json,
+            ..Tally::default()
+        }
+    }
+
+    fn printed_already(&self, round: u64) -> bool {
+        self.last_printed.is_some_and(|r| round <= r)
+    }
+
     /// Tallies member `i`'s event; returns it if the rest of the demo still reads it.
     fn keep(&mut self, i: usize, e: MemberEvent) -> Option<MemberEvent> {
         match e {
@@ -175,24 +219,101 @@ impl Tally {
                 filled,
                 ..
             } => {
-                if i == self.watch {
+                if i == self.watch && !self.printed_already(round) {
                     let r = self.rows.entry(round).or_default();
-                    (r.0, r.1) = (allocated, filled);
+                    (r.allocated, r.filled) = (allocated, filled);
                 }
                 None
             }
             MemberEvent::Collided { round } => {
-                self.rows.entry(round).or_default().2 += 1;
+                if self.printed_already(round) {
+                    self.collisions += 1;
+                } else {
+                    self.rows.entry(round).or_default().collisions += 1;
+                }
                 None
+            }
+            MemberEvent::Delivered { round, .. } if i == self.watch => {
+                if self.printed_already(round) {
+                    self.delivered += 1;
+                } else {
+                    self.rows.entry(round).or_default().delivered += 1;
+                }
+                Some(e)
             }
             e => Some(e),
         }
     }
+
+    /// Tallies a relay event (a completed round becomes a row) and prints the rows that are
+    /// final; returns the event if the rest of the demo still reads it.
+    fn relay(&mut self, e: RelayEvent) -> Option<RelayEvent> {
+        match e {
+            RelayEvent::Opened { .. } => None,
+            RelayEvent::Completed { round, ref present } => {
+                if self.printed + self.pending.len() < self.limit {
+                    self.rows.entry(round).or_default().present = present.len();
+                    self.pending.push_back(round);
+                }
+                self.flush(ROW_LAG);
+                Some(e)
+            }
+            e => Some(e),
+        }
+    }
+
+    /// Prints every pending row but the last `lag`.
+    fn flush(&mut self, lag: usize) {
+        while self.pending.len() > lag {
+            let Some(round) = self.pending.pop_front() else {
+                break;
+            };
+            let row = self.rows.remove(&round).unwrap_or_default();
+            // Figures for earlier rounds that never completed are dropped with them.
+            while self.rows.first_key_value().is_some_and(|(r, _)| *r < round) {
+                self.rows.pop_first();
+            }
+            let Row {
+                present,
+                allocated,
+                filled,
+                collisions,
+                delivered,
+            } = row;
+            self.collisions += collisions;
+            self.delivered += delivered;
+            self.slots_offered += u64::from(self.slots);
+            self.slots_used += u64::from(filled);
+            self.printed += 1;
+            self.last_printed = Some(round);
+            say(
+                self.json,
+                format!(
+                    "{round:>6} {present:>8} {allocated:>9} {filled:>5} {collisions:>11} {delivered:>10}"
+                ),
+            );
+        }
+    }
 }
 
-/// Relay events the demo reads after the run (not the per-attempt Opened).
-fn keep_relay(e: &RelayEvent) -> bool {
-    !matches!(e, RelayEvent::Opened { .. })
+/// Text for people: stdout, or stderr when stdout carries JSON.
+fn say(json: bool, line: String) {
+    if json {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+}
+
+/// Relay events the demo reads after the run: a run of Completed events is kept as its last
+/// one (the stall report reads only the last), the per-attempt Opened not at all.
+fn keep_relay(events: &mut Vec<RelayEvent>, e: RelayEvent) {
+    if matches!(e, RelayEvent::Completed { .. })
+        && matches!(events.last(), Some(RelayEvent::Completed { .. }))
+    {
+        events.pop();
+    }
+    events.push(e);
 }
 
 /// What a run produced, whatever the transport.
@@ -244,11 +365,9 @@ fn run_memory(
     net.start();
     // Round by round, so that the recipient of the private message answers once it read it;
     // each round's events are tallied and only those read later are kept.
-    let mut tally = Tally {
-        watch: honest[0],
-        ..Tally::default()
-    };
+    let mut tally = Tally::new(honest[0], a, tg.group.params());
     let mut kept: Vec<Vec<MemberEvent>> = vec![Vec::new(); net.members.len()];
+    let mut kept_relay: Vec<RelayEvent> = Vec::new();
     let mut rounds_seen = vec![0usize; net.members.len()];
     let mut stuck = None;
     for _ in 0..a.rounds {
@@ -275,7 +394,11 @@ fn run_memory(
                 kept[i].extend(tally.keep(i, e));
             }
         }
-        net.relay_events.retain(keep_relay);
+        for e in std::mem::take(&mut net.relay_events) {
+            if let Some(e) = tally.relay(e) {
+                keep_relay(&mut kept_relay, e);
+            }
+        }
         for ans in answers {
             submit(&mut net, ans)?;
         }
@@ -297,11 +420,16 @@ fn run_memory(
             kept[i].extend(tally.keep(i, e));
         }
     }
-    net.relay_events.retain(keep_relay);
+    for e in std::mem::take(&mut net.relay_events) {
+        if let Some(e) = tally.relay(e) {
+            keep_relay(&mut kept_relay, e);
+        }
+    }
+    tally.flush(0);
     Ok(Run {
         elapsed_ms: net.now().as_micros() as f64 / 1000.0,
         errors: Some(net.errors.len()),
-        relay_events: std::mem::take(&mut net.relay_events),
+        relay_events: kept_relay,
         member_events: kept,
         tally,
         stuck,
@@ -345,10 +473,7 @@ fn run_quic(
         let mut to_submit: Vec<(usize, Submission)> = Vec::new();
         let mut relay_events = Vec::new();
         let mut member_events = vec![Vec::new(); n];
-        let mut tally = Tally {
-            watch: honest[0],
-            ..Tally::default()
-        };
+        let mut tally = Tally::new(honest[0], a, tg.group.params());
         // Kept as counters, not rescanned: the loop runs once per note, so scanning every
         // event each time made long demos quadratic.
         let mut rounds_seen = vec![0usize; n];
@@ -382,8 +507,8 @@ fn run_quic(
                 if matches!(e, RelayEvent::Completed { .. }) {
                     completed += 1;
                 }
-                if keep_relay(&e) {
-                    relay_events.push(e);
+                if let Some(e) = tally.relay(e) {
+                    keep_relay(&mut relay_events, e);
                 }
                 progressed = true;
             }
@@ -411,8 +536,8 @@ fn run_quic(
             tokio::select! {
                 e = relay.events.recv() => if let Some(e) = e {
                     if matches!(e, RelayEvent::Completed { .. }) { completed += 1; }
-                    if keep_relay(&e) {
-                        relay_events.push(e);
+                    if let Some(e) = tally.relay(e) {
+                        keep_relay(&mut relay_events, e);
                     }
                 },
                 _ = tokio::time::sleep_until(limit) => {
@@ -431,6 +556,7 @@ fn run_quic(
             m.shutdown().await;
         }
         relay.shutdown().await;
+        tally.flush(0);
         Ok(Run {
             relay_events,
             member_events,
@@ -563,6 +689,13 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
         .map(|(k, m)| (honest[k % honest.len()], m.clone()))
         .collect();
     let mut dm = DmDemo::new(&tg, &honest, a.seed);
+    // The table is built from public facts (the relay's records, one honest member's view of
+    // the output) plus the aggregate count of collided reservations; it never names a sender.
+    // Its rows are printed as the rounds complete (Tally).
+    say(format!(
+        "{:>6} {:>8} {:>9} {:>5} {:>11} {:>10}",
+        "round", "present", "reserved", "used", "collisions", "delivered"
+    ));
     let run = match a.transport {
         Transport::Memory => run_memory(
             a,
@@ -601,43 +734,16 @@ fn run_inner(a: &DemoArgs) -> Result<(), String> {
             })
             .collect()
     };
-    say(format!(
-        "{:>6} {:>8} {:>9} {:>5} {:>11} {:>10}",
-        "round", "present", "reserved", "used", "collisions", "delivered"
-    ));
-    // The table is built from public facts (the relay's records, one honest member's view of
-    // the output) plus the aggregate count of collided reservations; it never names a sender.
-    let completed: Vec<(u64, usize)> = relay_events
-        .iter()
-        .filter_map(|e| match e {
-            RelayEvent::Completed { round, present } => Some((*round, present.len())),
-            _ => None,
-        })
-        .take(a.rounds)
-        .collect();
-    let mut total_collisions = 0usize;
-    let mut delivered_total = 0usize;
-    let mut slots_offered = 0u64;
-    let mut slots_used = 0u64;
     let watch = honest[0];
-    let mut delivered_in: BTreeMap<u64, usize> = BTreeMap::new();
-    for e in &member_events[watch] {
-        if let MemberEvent::Delivered { round, .. } = e {
-            *delivered_in.entry(*round).or_default() += 1;
-        }
-    }
-    for &(round, present) in &completed {
-        let (allocated, filled, collisions) = tally.rows.get(&round).copied().unwrap_or((0, 0, 0));
-        let delivered = delivered_in.get(&round).copied().unwrap_or(0);
-        total_collisions += collisions;
-        delivered_total += delivered;
-        slots_offered += u64::from(p.slots);
-        slots_used += u64::from(filled);
-        say(format!(
-            "{round:>6} {present:>8} {allocated:>9} {filled:>5} {collisions:>11} {delivered:>10}"
-        ));
-    }
-    let printed = completed.len();
+    let Tally {
+        printed,
+        collisions: total_collisions,
+        delivered: delivered_total,
+        slots_offered,
+        slots_used,
+        ..
+    } = tally;
+
     say(format!(
         "\nEach round has {} slots. \"reserved\": slots won in the previous round's {} \
          reservation cells; the others stay idle (all zero).\n\"used\": reserved slots that \

@@ -203,9 +203,12 @@ pub struct Network {
     pub members: Vec<Option<Member>>,
     /// Every member's events, in order.
     pub member_events: Vec<Vec<MemberEvent>>,
-    /// When each of `member_events` happened (virtual time; same shape). A reader that drains
-    /// `member_events` drains these with them.
+    /// When each of `member_events` happened (virtual time; same shape), kept only while
+    /// `record_event_times` is set. A reader that drains `member_events` drains these with them.
     pub member_event_times: Vec<Vec<Time>>,
+    /// Whether to fill `member_event_times` (off by default: a reader that drains
+    /// `member_events` alone would otherwise let the times grow without bound).
+    pub record_event_times: bool,
     /// The relay's events, in order.
     pub relay_events: Vec<RelayEvent>,
     /// Completed rounds so far (counted as the relay reports them: `relay_events` may be
@@ -288,6 +291,7 @@ impl Network {
             members,
             member_events: vec![Vec::new(); n],
             member_event_times: vec![Vec::new(); n],
+            record_event_times: false,
             relay_events: Vec::new(),
             completed: 0,
             errors: Vec::new(),
@@ -423,7 +427,9 @@ impl Network {
                 }
                 while let Some(e) = m.poll_event() {
                     self.member_events[i].push(e);
-                    self.member_event_times[i].push(self.now);
+                    if self.record_event_times {
+                        self.member_event_times[i].push(self.now);
+                    }
                 }
             }
             for f in out {

@@ -647,6 +647,7 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
         ..CostModel::calibrated()
     };
     net.set_modeled_crypto(modeled);
+    net.record_event_times = true;
     let honest: Vec<usize> = (0..n)
         .filter(|i| !member_faults.contains_key(&(*i as u32)))
         .collect();
