@@ -104,8 +104,7 @@ fn break_dm_flood_then_absences_narrow_the_writer_below_the_floor() {
             flooded = true;
         }
         // A coalition member goes away; m0 answers (as the CLI would: under `a.link`).
-        let hw = net.members[absent].as_ref().unwrap().high_water();
-        net.crash(absent);
+        let hw = take_down(&mut net, absent);
         let want: Vec<u32> = (0..n as u32).filter(|&i| i != absent as u32).collect();
         until_present(&mut net, &want);
         let a = boxes[0].reply(got.number, b"more").unwrap();
@@ -154,14 +153,8 @@ fn break_pseudonym_post_overtaken_and_refused_as_replay() {
     let mut nym = Nym::new("owl", [21; 32]).unwrap();
     let link = nym.link();
     // m6 (coalition) is away for the first post: the link's R is {0..5}.
-    let hw6 = net.members[6].as_ref().unwrap().high_water();
-    net.crash(6);
-    let p0 = nym.post(tg.group.id(), b"first");
-    net.members[0]
-        .as_mut()
-        .unwrap()
-        .submit_linked(&p0, link)
-        .unwrap();
+    let hw6 = take_down(&mut net, 6);
+    post_as(&mut net, 0, &mut nym, b"first");
     net.start();
     deliver(&mut net, &[0, 1, 2, 3, 4, 5], 1);
     net.restart(6, hw6);
@@ -180,14 +173,8 @@ fn break_pseudonym_post_overtaken_and_refused_as_replay() {
         .unwrap();
     assert!(ok);
     // m6 leaves mid-message: p1 is held back. A short post p2 overtakes it.
-    let hw6 = net.members[6].as_ref().unwrap().high_water();
-    net.crash(6);
-    let p2 = nym.post(tg.group.id(), b"short");
-    net.members[0]
-        .as_mut()
-        .unwrap()
-        .submit_linked(&p2, link)
-        .unwrap();
+    let hw6 = take_down(&mut net, 6);
+    post_as(&mut net, 0, &mut nym, b"short");
     let _ = net.run_until_round(60, |net| net.delivered(1).len() >= 2);
     net.restart(6, hw6);
     deliver(&mut net, &[1, 2, 3], 3);
@@ -264,12 +251,7 @@ fn break_one_absent_member_silences_a_pseudonym_forever() {
     let mut net = Network::new(&tg, seed, LinkModel::default());
     let mut nym = Nym::new("wren", [8; 32]).unwrap();
     let link = nym.link();
-    let p0 = nym.post(tg.group.id(), b"hello");
-    net.members[0]
-        .as_mut()
-        .unwrap()
-        .submit_linked(&p0, link)
-        .unwrap();
+    post_as(&mut net, 0, &mut nym, b"hello");
     net.start();
     deliver(&mut net, &(0..n).collect::<Vec<_>>(), 1);
     net.crash(6); // and never comes back

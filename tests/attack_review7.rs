@@ -219,8 +219,7 @@ fn holds_provoked_accusations_and_rotation_keep_a_pseudonym_at_the_floor() {
         net.start();
         let _ = net.run_until_round(60, |_| false).unwrap();
         for (k, gone) in [1usize, 4, 1, 4].into_iter().enumerate() {
-            let hw = net.members[gone].as_ref().unwrap().high_water();
-            net.crash(gone);
+            let hw = take_down(&mut net, gone);
             let post = nym.post(tg.group.id(), &vec![b'1' + k as u8; 400]);
             net.members[0]
                 .as_mut()
@@ -307,28 +306,16 @@ fn holds_restart_with_forget_idle_links_keeps_a_queued_posts_link() {
     net.start();
     deliver(&mut net, &all, 2);
     // m6 away for p1: the link's set is {0..5} (floor + 1).
-    let hw6 = net.members[6].as_ref().unwrap().high_water();
-    net.crash(6);
+    let hw6 = take_down(&mut net, 6);
     until_present(&mut net, &[0, 1, 2, 3, 4, 5]);
-    let p1 = nym.post(tg.group.id(), b"p1");
-    net.members[0]
-        .as_mut()
-        .unwrap()
-        .submit_linked(&p1, link)
-        .unwrap();
+    let p1 = post_as(&mut net, 0, &mut nym, b"p1");
     deliver(&mut net, &[0, 1, 2, 3, 4, 5], 3);
     net.restart(6, hw6);
     until_present(&mut net, &[0, 1, 2, 3, 4, 5, 6]);
     // m5 away: p2 would narrow the pseudonym to {0..4}: held back. m0 crashes and restarts.
-    let hw5 = net.members[5].as_ref().unwrap().high_water();
-    net.crash(5);
+    let hw5 = take_down(&mut net, 5);
     until_present(&mut net, &[0, 1, 2, 3, 4, 6]);
-    let p2 = nym.post(tg.group.id(), b"p2");
-    net.members[0]
-        .as_mut()
-        .unwrap()
-        .submit_linked(&p2, link)
-        .unwrap();
+    let p2 = post_as(&mut net, 0, &mut nym, b"p2");
     let _ = net.run_until_round(10, |_| false).unwrap();
     let m0 = net.members[0].as_ref().unwrap();
     let snap = m0.outbox_snapshot();

@@ -39,6 +39,16 @@ fn reopen(b: &mut ByzRelay, present: &[u32], k: usize) {
     }
 }
 
+/// Rounds an epoch runs here before a fresh one (well inside `epoch_rounds`).
+const EPOCH_SPAN: u64 = 200;
+
+/// A fresh epoch with its first two rounds (the content key is fixed and an allocation made).
+fn fresh_epoch(b: &mut ByzRelay, all: &[u32]) {
+    b.start_epoch(all);
+    b.round(all);
+    b.round(all);
+}
+
 /// Trials in which m0 won a cover slot (reserved while idle) and then got a one-fragment
 /// message before the fill round: (trials, trials whose fill carried the fragment).
 fn cover_trials(seed: u64, p_trap: f64, reopens: usize, trials: usize) -> (usize, usize) {
@@ -55,12 +65,10 @@ fn cover_trials(seed: u64, p_trap: f64, reopens: usize, trials: usize) -> (usize
     let mut k = 0u64;
     while won < trials {
         assert!(b.epoch < 50);
-        if b.members[0].pending() > 0 || b.round > 200 * b.epoch {
+        if b.members[0].pending() > 0 || b.round > EPOCH_SPAN * b.epoch {
             // Let the message out (or start a fresh epoch before epoch_rounds runs out).
-            if b.round > 200 * b.epoch {
-                b.start_epoch(&all);
-                b.round(&all);
-                b.round(&all);
+            if b.round > EPOCH_SPAN * b.epoch {
+                fresh_epoch(&mut b, &all);
             }
             b.round(&all);
             continue;
@@ -151,10 +159,8 @@ fn busy_trap_share(seed: u64, p_trap: f64, reopens: usize, rounds: usize) -> (us
     let mut k = 0;
     let mut done_in_epoch = 3;
     for _ in 0..rounds {
-        if done_in_epoch > 200 {
-            b.start_epoch(&all);
-            b.round(&all);
-            b.round(&all);
+        if done_in_epoch > EPOCH_SPAN {
+            fresh_epoch(&mut b, &all);
             done_in_epoch = 2;
         }
         for i in 0..n {

@@ -148,19 +148,9 @@ struct Result1 {
     cpu_ms_per_round: f64,
 }
 
-/// CPU time this process has used, all threads (Linux: /proc/self/stat; elsewhere 0).
+/// CPU time this process has used, all threads (Linux; 0 where /proc cannot be read).
 fn own_cpu() -> Duration {
-    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
-        return Duration::ZERO;
-    };
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let Some(rest) = s.rsplit_once(')').map(|(_, r)| r) else {
-        return Duration::ZERO;
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    // Clock ticks of 1/100 s (USER_HZ is 100 on Linux).
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+    super::bench_proc::cpu_time(std::process::id()).unwrap_or(Duration::ZERO)
 }
 
 /// The q-quantile (0 … 1) of sorted values, nearest rank.

@@ -86,7 +86,7 @@ impl Drop for Proc {
 
 /// CPU time a process has used: the sum over its threads of /proc/PID/task/TID/schedstat
 /// (nanoseconds on a CPU; /proc/PID/schedstat alone counts the main thread only).
-fn cpu_time(pid: u32) -> Result<Duration, String> {
+pub(super) fn cpu_time(pid: u32) -> Result<Duration, String> {
     let dir = format!("/proc/{pid}/task");
     let tasks =
         std::fs::read_dir(&dir).map_err(|e| format!("cannot read {dir} (Linux only): {e}"))?;

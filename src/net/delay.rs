@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -28,7 +28,7 @@ pub struct DelayProxy {
     /// Where members send (in place of the relay's address).
     pub local_addr: SocketAddr,
     tasks: Vec<JoinHandle<()>>,
-    clients: Arc<tokio::sync::Mutex<Vec<JoinHandle<()>>>>,
+    clients: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl Drop for DelayProxy {
@@ -36,10 +36,9 @@ impl Drop for DelayProxy {
         for t in &self.tasks {
             t.abort();
         }
-        if let Ok(c) = self.clients.try_lock() {
-            for t in c.iter() {
-                t.abort();
-            }
+        let c = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        for t in c.iter() {
+            t.abort();
         }
     }
 }
@@ -82,7 +81,7 @@ pub async fn spawn(relay: SocketAddr, one_way: Duration) -> std::io::Result<Dela
     }
     let front = Arc::new(bind_big("127.0.0.1:0".parse().expect("literal address"))?);
     let local_addr = front.local_addr()?;
-    let clients: Arc<tokio::sync::Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+    let clients: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
     let task = {
         let front = front.clone();
         let clients = clients.clone();
@@ -109,12 +108,13 @@ pub async fn spawn(relay: SocketAddr, one_way: Duration) -> std::io::Result<Dela
                     let sock = Arc::new(sock);
                     let (tx, rx) = mpsc::unbounded_channel();
                     let (back_tx, back_rx) = mpsc::unbounded_channel();
-                    let mut c = clients.lock().await;
-                    c.push(tokio::spawn(deliver(rx, sock.clone(), None)));
-                    c.push(tokio::spawn(deliver(back_rx, front.clone(), Some(from))));
+                    let mut tasks = vec![
+                        tokio::spawn(deliver(rx, sock.clone(), None)),
+                        tokio::spawn(deliver(back_rx, front.clone(), Some(from))),
+                    ];
                     // Relay → this client: read, stamp, queue.
                     let reader = sock.clone();
-                    c.push(tokio::spawn(async move {
+                    tasks.push(tokio::spawn(async move {
                         let mut buf = vec![0u8; MAX_DATAGRAM];
                         loop {
                             let Ok(n) = reader.recv(&mut buf).await else {
@@ -126,6 +126,10 @@ pub async fn spawn(relay: SocketAddr, one_way: Duration) -> std::io::Result<Dela
                             }
                         }
                     }));
+                    clients
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend(tasks);
                     up.insert(from, tx);
                 }
                 if let Some(tx) = up.get(&from) {

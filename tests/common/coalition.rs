@@ -128,3 +128,21 @@ pub fn until_present(net: &mut Network, want: &[u32]) {
         .expect("stalled");
     assert!(ok, "present set never became {want:?}");
 }
+
+/// Member `who` posts `text` under pseudonym `nym` (a fresh signed post, submitted linked).
+pub fn post_as(net: &mut Network, who: usize, nym: &mut dcnet::chat::Nym, text: &[u8]) -> Vec<u8> {
+    let post = nym.post(net.group.id(), text);
+    net.members[who]
+        .as_mut()
+        .unwrap()
+        .submit_linked(&post, nym.link())
+        .unwrap();
+    post
+}
+
+/// Crashes member `who`; returns the high-water mark to restart it with.
+pub fn take_down(net: &mut Network, who: usize) -> u64 {
+    let hw = net.members[who].as_ref().unwrap().high_water();
+    net.crash(who);
+    hw
+}
