@@ -92,6 +92,42 @@ pub fn keystream(key: &StreamKey, round: u64, offset: u64, len: usize) -> Vec<u8
     out
 }
 
+/// Below this many keystream bytes (keys × vector length) a round's keystreams are generated on
+/// the calling thread: splitting smaller work across the pool costs more than it saves.
+pub const PARALLEL_MIN_BYTES: usize = 256 * 1024;
+
+/// The smallest byte range one worker takes (a multiple of the 64-byte ChaCha block, so no
+/// worker discards a partial block at the start of its range).
+const RANGE_MIN: usize = 8 * 1024;
+
+/// XORs the keystream of every key in `keys` (nonce `round`, from byte 0) into `buf`.
+///
+/// When `keys.len() × buf.len()` reaches [`PARALLEL_MIN_BYTES`] and the current rayon pool has
+/// more than one thread, `buf` is split into one byte range per thread and each worker XORs
+/// every key's keystream of its range (ChaCha20 seeks to any block), so the result is the same
+/// bytes as the serial loop, whatever the number of threads. `ks` serves the serial path.
+pub fn xor_keystreams(ks: &mut Keystream, buf: &mut [u8], round: u64, keys: &[StreamKey]) {
+    use rayon::prelude::*;
+    let threads = rayon::current_num_threads();
+    let work = keys.len().saturating_mul(buf.len());
+    if threads <= 1 || work < PARALLEL_MIN_BYTES || buf.len() < 2 * RANGE_MIN {
+        for k in keys {
+            ks.xor_into(k, round, 0, buf);
+        }
+        return;
+    }
+    let range = buf.len().div_ceil(threads).next_multiple_of(64).max(RANGE_MIN);
+    buf.par_chunks_mut(range)
+        .enumerate()
+        .for_each_init(Keystream::new, |ks, (i, part)| {
+            // i < buf.len() / RANGE_MIN, so i × range ≤ buf.len(): no overflow.
+            let offset = (i * range) as u64;
+            for k in keys {
+                ks.xor_into(k, round, offset, part);
+            }
+        });
+}
+
 /// Member `i`'s ciphertext in place: `buf` holds `m_i` on entry and
 /// `c_i = m_i ⊕ b_i ⊕ ⨁_j pad_ij` on return, where `b_i` is the keystream of `blinding` and each
 /// `pad_ij` the keystream of `k_ij,r = pad_key(s_ij, pad_nonce(round, view))`.
@@ -103,24 +139,20 @@ pub fn encrypt_in_place<'a>(
     pair_secrets: impl IntoIterator<Item = &'a super::keys::PairSecret>,
     blinding: &StreamKey,
 ) {
-    ks.xor_into(blinding, round, 0, buf);
     let nonce = super::keys::pad_nonce(round, view);
-    for s in pair_secrets {
-        let k = super::keys::pad_key(s, &nonce);
-        ks.xor_into(&k, round, 0, buf);
-    }
+    let keys: Vec<StreamKey> = std::iter::once(blinding.clone())
+        .chain(
+            pair_secrets
+                .into_iter()
+                .map(|s| super::keys::pad_key(s, &nonce)),
+        )
+        .collect();
+    xor_keystreams(ks, buf, round, &keys);
 }
 
 /// Removes the blinding from a Record's XOR in place: `buf ⊕= ⨁_i b_i`.
-pub fn unblind_in_place<'a>(
-    ks: &mut Keystream,
-    buf: &mut [u8],
-    round: u64,
-    seeds: impl IntoIterator<Item = &'a StreamKey>,
-) {
-    for z in seeds {
-        ks.xor_into(z, round, 0, buf);
-    }
+pub fn unblind_in_place(ks: &mut Keystream, buf: &mut [u8], round: u64, seeds: &[StreamKey]) {
+    xor_keystreams(ks, buf, round, seeds);
 }
 
 #[cfg(test)]
@@ -145,6 +177,28 @@ mod tests {
                 whole[off..off + len],
                 "offset {off} len {len}"
             );
+        }
+    }
+
+    #[test]
+    fn split_keystreams_are_the_serial_bytes_whatever_the_pool() {
+        let keys: Vec<StreamKey> = (0..9u8).map(|k| StreamKey([k; 32])).collect();
+        // Lengths around the thresholds and not multiples of the range or the block size.
+        for len in [0usize, 1, 63, 16 * 1024 - 1, 40_001, 64 * 1024, 100_003] {
+            let message: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let mut serial = message.clone();
+            for k in &keys {
+                Keystream::new().xor_into(k, 11, 0, &mut serial);
+            }
+            for threads in [1usize, 2, 3, 8] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("pool");
+                let mut split = message.clone();
+                pool.install(|| xor_keystreams(&mut Keystream::new(), &mut split, 11, &keys));
+                assert!(split == serial, "len {len}, {threads} threads");
+            }
         }
     }
 

@@ -222,6 +222,10 @@ pub struct Network {
     pub cost: CostModel,
     /// Busy-until time of each member (index) and of the relay (last entry).
     busy: Vec<Time>,
+    /// Real (host) time each member (index) and the relay (last entry) spent handling frames
+    /// and timeouts: what the protocol engines cost on this machine, for benchmarks and cost
+    /// calibration. Never read by protocol logic, so runs stay deterministic.
+    host_time: Vec<std::time::Duration>,
     now: Time,
     queue: BinaryHeap<Reverse<(Time, u64, Msg)>>,
     seq: u64,
@@ -298,6 +302,7 @@ impl Network {
             hook: None,
             cost: CostModel::free(),
             busy: vec![Time::ZERO; n + 1],
+            host_time: vec![std::time::Duration::ZERO; n + 1],
             now: Time::ZERO,
             queue: BinaryHeap::new(),
             seq: 0,
@@ -476,10 +481,16 @@ impl Network {
             match member_timer {
                 Some((mt, i)) if relay_timer.is_none_or(|r| mt < r) => {
                     if let Some(m) = self.members[i].as_mut() {
+                        let t0 = std::time::Instant::now();
                         m.handle_timeout(self.now);
+                        self.host_time[i] += t0.elapsed();
                     }
                 }
-                _ => self.relay.handle_timeout(self.now),
+                _ => {
+                    let t0 = std::time::Instant::now();
+                    self.relay.handle_timeout(self.now);
+                    self.host_time[self.members.len()] += t0.elapsed();
+                }
             }
         }
         self.flush();
@@ -590,7 +601,10 @@ impl Network {
                 self.trace.update(now.as_micros().to_le_bytes());
                 self.trace.update(from.to_le_bytes());
                 self.trace.update(digest);
-                if let Err(e) = self.relay.handle_message(now, MemberId(from), f) {
+                let t0 = std::time::Instant::now();
+                let res = self.relay.handle_message(now, MemberId(from), f);
+                self.host_time[relay] += t0.elapsed();
+                if let Err(e) = res {
                     self.errors.push(("relay".into(), e));
                 }
             }
@@ -617,12 +631,21 @@ impl Network {
                 self.trace.update(to.to_le_bytes());
                 self.trace.update(digest);
                 if let Some(m) = self.members.get_mut(to as usize).and_then(|m| m.as_mut()) {
-                    if let Err(e) = m.handle_message(now, f) {
+                    let t0 = std::time::Instant::now();
+                    let res = m.handle_message(now, f);
+                    self.host_time[to as usize] += t0.elapsed();
+                    if let Err(e) = res {
                         self.errors.push((format!("member {to}"), e));
                     }
                 }
             }
         }
+    }
+
+    /// Real time member `i` (or the relay, for `i == members.len()`) has spent in its engine
+    /// so far: handling frames and timeouts, not the simulator's own work. `None` out of range.
+    pub fn host_time(&self, i: usize) -> Option<std::time::Duration> {
+        self.host_time.get(i).copied()
     }
 
     /// Steps until `done` holds, at most `max_steps` steps (catches livelock).
