@@ -149,9 +149,7 @@ fn engines(c: &mut Criterion) {
         party("member_whole_round", 0);
         party("relay_whole_round", n);
         // Beside them: the raw keystream of the member's (2N−1)·L pad bytes, one thread.
-        g.bench_function("raw_keystream", |b| {
-            b.iter(|| raw_keystream(l, 2 * n - 1))
-        });
+        g.bench_function("raw_keystream", |b| b.iter(|| raw_keystream(l, 2 * n - 1)));
         g.finish();
     }
 }

@@ -138,8 +138,14 @@ mod tests {
     #[test]
     fn a_pool_hashes_the_same_root_as_one_thread() {
         let data: Vec<u8> = (0..200_003u32).map(|i| (i * 31 % 251) as u8).collect();
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
-        let four = rayon::ThreadPoolBuilder::new().num_threads(4).build().expect("pool");
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("pool");
+        let four = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .expect("pool");
         let serial = one.install(|| commit(&data));
         assert_eq!(four.install(|| commit(&data)), serial);
         assert_eq!(

@@ -116,7 +116,11 @@ pub fn xor_keystreams(ks: &mut Keystream, buf: &mut [u8], round: u64, keys: &[St
         }
         return;
     }
-    let range = buf.len().div_ceil(threads).next_multiple_of(64).max(RANGE_MIN);
+    let range = buf
+        .len()
+        .div_ceil(threads)
+        .next_multiple_of(64)
+        .max(RANGE_MIN);
     buf.par_chunks_mut(range)
         .enumerate()
         .for_each_init(Keystream::new, |ks, (i, part)| {

@@ -5,7 +5,7 @@
 //! on contradicting signed statements; silence makes a member *unresponsive*, never guilty
 //! (docs/PROTOCOL.md §11).
 
-use super::slots::{self, Allocation, Layout, SlotState};
+use super::slots::{self, Allocation, Layout, OutputChecks, SlotState};
 use crate::crypto::dleq::DleqProof;
 use crate::crypto::keys::{self, EpochPublic};
 use crate::crypto::pad::{Keystream, StreamKey, keystream};
@@ -79,19 +79,34 @@ pub fn damaged(
     clear: &[u8],
     allocated: &BTreeSet<u32>,
 ) -> Vec<Damage> {
-    let out = slots::output_digest(round, clear);
+    damaged_checked(
+        layout,
+        &OutputChecks::new(layout, round, clear),
+        clear,
+        allocated,
+    )
+}
+
+/// [`damaged`] from the round's [`OutputChecks`] (output digest and slot states computed once).
+pub fn damaged_checked(
+    layout: &Layout,
+    checks: &OutputChecks,
+    clear: &[u8],
+    allocated: &BTreeSet<u32>,
+) -> Vec<Damage> {
     let mut d: Vec<(Hash, Damage)> = (0..layout.slots)
         .filter_map(|s| {
-            let bytes = &clear[layout.slot(s)];
             let alloc = allocated.contains(&s);
             let bad = if alloc {
-                slots::slot_state(round, s, bytes) == SlotState::Damaged
+                checks.state(s) == SlotState::Damaged
             } else {
-                bytes.iter().any(|&b| b != 0)
+                clear
+                    .get(layout.slot(s))
+                    .is_none_or(|bytes| bytes.iter().any(|&b| b != 0))
             };
             bad.then(|| {
                 (
-                    hash(DAMAGE_ORDER, &[&out, &s.to_le_bytes()]),
+                    hash(DAMAGE_ORDER, &[&checks.digest, &s.to_le_bytes()]),
                     Damage {
                         slot: s,
                         allocated: alloc,

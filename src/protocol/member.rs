@@ -2248,6 +2248,8 @@ impl Member {
         // 1. The slots of this attempt (if it used an allocation).
         let (mut allocated, mut filled, mut damaged) = (0, 0, 0);
         let mut pieces = Vec::new();
+        // The output digest and every slot's keyless state, computed once for all that follows.
+        let checks = slots::OutputChecks::new(&layout, round, &clear);
         // Sealed messages (or fragments we cannot tell are not) in slots other than ours.
         let mut cosealed: Vec<[u8; 8]> = Vec::new();
         let old = self.alloc_src.take();
@@ -2258,17 +2260,24 @@ impl Member {
                 for &slot in src.alloc.by_cell.values() {
                     allocated += 1;
                     let bytes = &clear[layout.slot(slot)];
+                    let state = checks.state(slot);
                     let Some(ck) = &content_key else {
                         // No key (none yet, or our seal failed): intact or not is all we see.
-                        match slots::slot_state(round, slot, bytes) {
+                        match state {
                             SlotState::Intact => filled += 1,
                             SlotState::Damaged => damaged += 1,
                             SlotState::Empty => {}
                         }
                         continue;
                     };
-                    let key = ck.slot_key(round, slot);
-                    match slots::parse_slot(&layout, round, slot, bytes, &key) {
+                    let content = match state {
+                        SlotState::Empty => SlotContent::Empty,
+                        SlotState::Damaged => SlotContent::Damaged,
+                        SlotState::Intact => {
+                            slots::read_intact(&layout, round, bytes, &ck.slot_key(round, slot))
+                        }
+                    };
+                    match content {
                         SlotContent::Fragment(f) => {
                             filled += 1;
                             let sealed = if f.index == 0 {
@@ -2323,7 +2332,7 @@ impl Member {
             }
         }
         // 2. Our owned slot's outcome (and, if it was a trap and is D's first item, accuse).
-        let damage = blame::damaged(&layout, round, &clear, &alloc_slots);
+        let damage = blame::damaged_checked(&layout, &checks, &clear, &alloc_slots);
         let accusation = old.as_ref().and_then(|src| {
             let own = src.mine.as_ref()?;
             let d0 = damage.first()?;
@@ -2382,7 +2391,8 @@ impl Member {
             ep.completed = ep.completed.saturating_add(1);
         }
         // 3. This round's cells allocate the next attempt.
-        let alloc = Allocation::from_output(&layout, round, &clear, a.open.body.present.len());
+        let present = a.open.body.present.len();
+        let alloc = Allocation::from_digest(&layout, &checks.digest, &clear, present);
         let mut mine = None;
         if let Some(r) = a.reservation.clone() {
             let won = !alloc.overflow && clear[layout.cell(r.cell)] == r.footprint;

@@ -11,7 +11,7 @@
 
 use super::blame::{self, Assessment, Case, Culprit, RoundView, Verdict};
 use super::member::{MAX_EPOCH_JUMP, MAX_ROUND_JUMP};
-use super::slots::{Allocation, Layout};
+use super::slots::{Allocation, Layout, OutputChecks};
 use super::{MemberId, ProtocolError, Time, Transmit, invalid};
 use crate::adversary::RelayFault;
 use crate::crypto::identity::IdentityKey;
@@ -1246,8 +1246,9 @@ impl Relay {
             (Some(_), Some(a)) => a.slots(),
             _ => BTreeSet::new(),
         };
-        let damage = blame::damaged(&layout, att.round, &clear, &used);
-        let alloc = Allocation::from_output(&layout, att.round, &clear, att.present.len());
+        let checks = OutputChecks::new(&layout, att.round, &clear);
+        let damage = blame::damaged_checked(&layout, &checks, &clear, &used);
+        let alloc = Allocation::from_digest(&layout, &checks.digest, &clear, att.present.len());
         let cell_check = alloc.cell_check;
         self.alloc_src =
             (!alloc.overflow).then(|| (att.round, att.record_hash, att.present.clone()));

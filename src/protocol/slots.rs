@@ -94,7 +94,17 @@ impl Allocation {
         cleartext: &[u8],
         present: usize,
     ) -> Allocation {
-        let out = output_digest(round, cleartext);
+        Self::from_digest(layout, &output_digest(round, cleartext), cleartext, present)
+    }
+
+    /// [`Allocation::from_output`] with the round's output digest already computed (see
+    /// [`OutputChecks`]).
+    pub fn from_digest(
+        layout: &Layout,
+        out: &Hash,
+        cleartext: &[u8],
+        present: usize,
+    ) -> Allocation {
         let nonzero: Vec<u32> = (0..layout.cells)
             .filter(|&c| cleartext[layout.cell(c)].iter().any(|&b| b != 0))
             .collect();
@@ -109,7 +119,7 @@ impl Allocation {
         }
         let mut order: Vec<(Hash, u32)> = nonzero
             .iter()
-            .map(|&c| (hash(tags::ALLOC_ORDER, &[&out, &c.to_le_bytes()]), c))
+            .map(|&c| (hash(tags::ALLOC_ORDER, &[out, &c.to_le_bytes()]), c))
             .collect();
         order.sort();
         Allocation {
@@ -224,6 +234,51 @@ pub enum SlotState {
     Damaged,
 }
 
+/// What every reader of a completed round's cleartext needs first, computed once: the output
+/// digest and the keyless state of every slot. A member and the relay used to hash the output
+/// twice and every allocated slot twice per round; they now build this once and read it. With
+/// a large cleartext the slot hashes run on the rayon pool beside the output digest.
+#[derive(Clone, Debug)]
+pub struct OutputChecks {
+    /// `output_digest(round, cleartext)`.
+    pub digest: Hash,
+    states: Vec<SlotState>,
+}
+
+impl OutputChecks {
+    /// From this many cleartext bytes on, the slot hashes and the output digest run in parallel.
+    const PARALLEL_MIN_BYTES: usize = 64 * 1024;
+
+    /// Checks `cleartext` (a whole round vector of `layout`) of `round`.
+    pub fn new(layout: &Layout, round: u64, cleartext: &[u8]) -> OutputChecks {
+        use rayon::prelude::*;
+        let state = |s: u32| {
+            cleartext
+                .get(layout.slot(s))
+                .map_or(SlotState::Damaged, |b| slot_state(round, s, b))
+        };
+        if cleartext.len() < Self::PARALLEL_MIN_BYTES || rayon::current_num_threads() < 2 {
+            return OutputChecks {
+                digest: output_digest(round, cleartext),
+                states: (0..layout.slots).map(state).collect(),
+            };
+        }
+        let (digest, states) = rayon::join(
+            || output_digest(round, cleartext),
+            || (0..layout.slots).into_par_iter().map(state).collect(),
+        );
+        OutputChecks { digest, states }
+    }
+
+    /// The keyless state of slot `slot` (`Damaged` for a slot the layout does not have).
+    pub fn state(&self, slot: u32) -> SlotState {
+        self.states
+            .get(slot as usize)
+            .copied()
+            .unwrap_or(SlotState::Damaged)
+    }
+}
+
 /// The keyless check of slot `slot` of `round`.
 pub fn slot_state(round: u64, slot: u32, bytes: &[u8]) -> SlotState {
     if bytes.iter().all(|&b| b == 0) {
@@ -264,9 +319,17 @@ pub fn parse_slot(
     key: &StreamKey,
 ) -> SlotContent {
     match slot_state(round, slot, bytes) {
-        SlotState::Empty => return SlotContent::Empty,
-        SlotState::Damaged => return SlotContent::Damaged,
-        SlotState::Intact => {}
+        SlotState::Empty => SlotContent::Empty,
+        SlotState::Damaged => SlotContent::Damaged,
+        SlotState::Intact => read_intact(layout, round, bytes, key),
+    }
+}
+
+/// Reads a slot whose keyless state is already known to be [`SlotState::Intact`] (from
+/// [`OutputChecks`]) with its slot key; [`parse_slot`] is this after the check.
+pub fn read_intact(layout: &Layout, round: u64, bytes: &[u8], key: &StreamKey) -> SlotContent {
+    if bytes.len() < SLOT_HASH {
+        return SlotContent::Damaged;
     }
     let mut body = zeroize::Zeroizing::new(bytes[..bytes.len() - SLOT_HASH].to_vec());
     if body.len() < 31 {
