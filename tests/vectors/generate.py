@@ -189,7 +189,7 @@ def kdf(gid):
     }
 
 
-CHUNK = 1024
+CHUNK = 256
 
 
 def merkle(data):
@@ -207,7 +207,7 @@ def merkle(data):
 
 def merkle_vectors():
     out = []
-    for n in [0, 100, CHUNK, 2 * CHUNK + 700, 5 * CHUNK + 1]:
+    for n in [0, 100, 256, 700, 5 * 256 + 1]:
         data = bytes((i * 31 + 7) % 256 for i in range(n))
         root, levels = merkle(data)
         idx = min(2, len(levels[0]) - 1)
