@@ -2056,10 +2056,13 @@ impl Member {
             });
         };
         let bad = |r| invalid(Kind::Record, r);
-        let Some((_, cs_hash)) = &a.commit_set else {
+        let Some((cs, _)) = &a.commit_set else {
             return Err(bad("no CommitSet"));
         };
-        if m.body.commit_set.digest() != *cs_hash {
+        // The very CommitSet we verified and revealed against. Comparing the decoded messages
+        // is comparing their canonical encodings (§4), hence their digests, without hashing
+        // the set again.
+        if m.body.commit_set != *cs {
             return Err(bad("CommitSet differs from the one we revealed against"));
         }
         if m.body.xor.len() != self.layout.len() {
