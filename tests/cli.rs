@@ -740,3 +740,37 @@ fn logs_have_no_colour_when_captured_and_follow_v_and_q() {
     let err = run(&q, Some("info"));
     assert!(err.contains("INFO"), "{err}");
 }
+
+#[test]
+fn bench_goodput_reports_goodput_beside_the_bounds_it_measured() {
+    let (code, out) = dcnet(&[
+        "bench",
+        "--goodput",
+        "--members",
+        "2",
+        "--lengths",
+        "1024",
+        "--seconds",
+        "0.3",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let v = last_json(&out);
+    assert_eq!(v["mode"], "goodput");
+    assert!(v["chacha20_bytes_per_s"].as_f64().unwrap() > 0.0);
+    assert!(v["quic_bytes_per_s"].as_f64().unwrap() > 0.0);
+    let r = &v["results"][0];
+    assert_eq!(r["members"], 2);
+    for k in ["prg_bound_bytes_per_s", "quic_bound_bytes_per_s"] {
+        assert!(r[k].as_f64().unwrap() > 0.0, "{k}: {r}");
+    }
+    // Goodput is measured, not derived: it is a count of delivered bytes over the window, so
+    // it is finite and never negative (on a slow machine it may be zero).
+    let g = r["goodput_bytes_per_s"].as_f64().unwrap();
+    assert!(g.is_finite() && g >= 0.0, "{r}");
+    assert!(r["share_of_bound"].as_f64().unwrap().is_finite());
+    assert!(
+        out.contains("goodput MB/s") && out.contains("QUIC MB/s"),
+        "{out}"
+    );
+}

@@ -156,7 +156,10 @@ impl Transcript {
 pub const UDP_BUFFER: usize = 8 << 20;
 
 /// The relay's endpoint on a UDP socket with large buffers.
-fn bind(server: quinn::ServerConfig, listen: SocketAddr) -> std::io::Result<quinn::Endpoint> {
+pub(crate) fn bind(
+    server: quinn::ServerConfig,
+    listen: SocketAddr,
+) -> std::io::Result<quinn::Endpoint> {
     let socket = std::net::UdpSocket::bind(listen)?;
     let s = socket2::SockRef::from(&socket);
     // A smaller buffer than asked for is not an error: the relay works, only slower.
