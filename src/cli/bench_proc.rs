@@ -257,6 +257,10 @@ pub fn idle(n: usize, round_ms: u64, seconds: f64, json: bool) -> Result<(), Str
     let worst = members.iter().copied().fold(0.0, f64::max);
     let mean = members.iter().sum::<f64>() / members.len().max(1) as f64;
     let printed = g.members.iter().map(|m| m.drain()).sum::<usize>();
+    // CPU per round from the rounds m0's state file moved: it moves in blocks of 64, so the
+    // count is good to ± 64 rounds (run for a minute or more for a figure within a few %).
+    let rounds = r1.saturating_sub(r0);
+    let per_round = |p: f64| p / 100.0 * wall * 1000.0 / rounds.max(1) as f64;
     if json {
         println!(
             "{}",
@@ -264,7 +268,9 @@ pub fn idle(n: usize, round_ms: u64, seconds: f64, json: bool) -> Result<(), Str
                 "seconds": wall, "relay_cpu_percent": pct[0],
                 "member_cpu_percent": members, "member_cpu_percent_mean": mean,
                 "member_cpu_percent_max": worst,
-                "state_file_round_moved": r1.saturating_sub(r0), "lines_printed": printed})
+                "state_file_round_moved": rounds, "lines_printed": printed,
+                "relay_cpu_ms_per_round": per_round(pct[0]),
+                "member_cpu_ms_per_round_mean": per_round(mean)})
         );
     } else {
         println!("idle group of {n} members at round_ms = {round_ms}, measured for {wall:.1} s:");
@@ -274,9 +280,17 @@ pub fn idle(n: usize, round_ms: u64, seconds: f64, json: bool) -> Result<(), Str
         );
         println!(
             "  m0's state file reservation moved {} rounds ({:.1} rounds/s at most; one write per 64 rounds)",
-            r1.saturating_sub(r0),
-            r1.saturating_sub(r0) as f64 / wall
+            rounds,
+            rounds as f64 / wall
         );
+        if rounds > 0 {
+            println!(
+                "  CPU per round (± 64 rounds of {rounds}): relay {:.2} ms, member {:.2} ms on \
+                 average (QUIC, TLS and tokio included)",
+                per_round(pct[0]),
+                per_round(mean)
+            );
+        }
     }
     Ok(())
 }
