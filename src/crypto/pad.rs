@@ -144,13 +144,13 @@ pub fn encrypt_in_place<'a>(
     blinding: &StreamKey,
 ) {
     let nonce = super::keys::pad_nonce(round, view);
-    let keys: Vec<StreamKey> = std::iter::once(blinding.clone())
-        .chain(
-            pair_secrets
-                .into_iter()
-                .map(|s| super::keys::pad_key(s, &nonce)),
-        )
-        .collect();
+    // The references first (not secret), so the keys' Vec is allocated once at its final size:
+    // a Vec that grew by reallocation would free buffers still holding copies of the keys,
+    // which no drop ever zeroizes.
+    let secrets: Vec<&super::keys::PairSecret> = pair_secrets.into_iter().collect();
+    let mut keys: Vec<StreamKey> = Vec::with_capacity(secrets.len() + 1);
+    keys.push(blinding.clone());
+    keys.extend(secrets.iter().map(|s| super::keys::pad_key(s, &nonce)));
     xor_keystreams(ks, buf, round, &keys);
 }
 
