@@ -531,3 +531,37 @@ label = "PriFi & co"
     );
     assert!(!svg.contains("class=\"error-bars\""), "one run: no bars");
 }
+
+/// `--calibrate` measures the cost rates here, prints them, writes them to summary.md and runs
+/// with them: the scenario still completes (the rates only change simulated CPU time).
+#[test]
+fn calibrate_measures_the_rates_here_and_says_so() {
+    let dir = temp_dir("calibrate");
+    let out = dcnet_sim(&dir, SMALL, &["--seed", "9", "--calibrate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("cost model measured on this machine"))
+        .unwrap_or_else(|| panic!("no rates line in {stdout}"));
+    // Every rate is a positive number.
+    for unit in ["MB/s,", "µs,", "µs"] {
+        assert!(line.contains(unit), "{line}");
+    }
+    let numbers: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|w| w.trim_end_matches(',').parse::<f64>().ok())
+        .collect();
+    assert_eq!(numbers.len(), 5, "{line}");
+    assert!(numbers.iter().all(|&x| x.is_finite() && x > 0.0), "{line}");
+    let summary = std::fs::read_to_string(dir.join("out/summary.md")).expect("summary.md");
+    assert!(
+        summary.contains("--calibrate") && summary.contains(line),
+        "{summary}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

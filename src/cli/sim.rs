@@ -30,6 +30,12 @@ pub struct SimArgs {
     /// simulator, so results.csv is byte-identical whatever the number.
     #[arg(long, default_value_t = 0)]
     pub jobs: usize,
+    /// Measure the CPU cost model's rates (ChaCha20, SHA3-256, Ed25519 sign and verify, the
+    /// footprint's multiplication) on this machine first and use them instead of the reference
+    /// machine's. They are printed and written to summary.md; results then depend on the
+    /// machine and its load.
+    #[arg(long)]
+    pub calibrate: bool,
 }
 
 /// Runs every (point, repetition) on `jobs` threads; rows come back in run order.
@@ -100,6 +106,18 @@ fn inner(a: &SimArgs) -> Result<usize, String> {
     if let Some(r) = a.runs {
         s.runs = usize::try_from(r).unwrap_or(usize::MAX);
     }
+    let measured = a.calibrate.then(crate::sim::CostModel::measure);
+    s.cost = measured;
+    let rates = measured.map(|c| {
+        format!(
+            "cost model measured on this machine (--calibrate): ChaCha20 {:.0} MB/s, SHA3-256 \
+             {:.0} MB/s, Ed25519 verify {:.1} µs, sign {:.1} µs, footprint {:.1} µs",
+            c.chacha_bytes_per_us, c.sha3_bytes_per_us, c.verify_us, c.sign_us, c.mul_us
+        )
+    });
+    if let (Some(r), false) = (&rates, a.json) {
+        println!("{r}");
+    }
     // Create the output directory first: an unwritable --out should not cost a whole sweep.
     std::fs::create_dir_all(&a.out).map_err(|e| {
         format!(
@@ -137,12 +155,16 @@ fn inner(a: &SimArgs) -> Result<usize, String> {
         plots.push(png);
     }
     let command = format!(
-        "dcnet sim {file} --seed {} --runs {} --out {}",
+        "dcnet sim {file} --seed {} --runs {} --out {}{}",
         a.seed,
         s.runs,
-        a.out.display()
+        a.out.display(),
+        if a.calibrate { " --calibrate" } else { "" }
     );
-    let summary = scenario::summary(&s, &rows, &command);
+    let mut summary = scenario::summary(&s, &rows, &command);
+    if let Some(r) = &rates {
+        summary.push_str(&format!("\n{r}.\n"));
+    }
     write("summary.md", &summary)?;
     let failed: Vec<&Row> = rows.iter().filter(|r| r.metrics.is_err()).collect();
     if !failed.is_empty() {

@@ -290,6 +290,10 @@ pub struct Scenario {
     pub reference: Vec<Reference>,
     /// Values per parameter; a parameter not listed keeps its default.
     pub sweep: BTreeMap<String, Vec<f64>>,
+    /// The CPU cost rates (not in the file: `dcnet sim --calibrate` measures them on the machine
+    /// it runs on; `None` means the reference machine's, [`CostModel::calibrated`]).
+    #[serde(skip)]
+    pub cost: Option<CostModel>,
 }
 
 fn default_message_bytes() -> usize {
@@ -644,7 +648,7 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
     let mut net = Network::with_faults(&tg, seed, link, relay_faults, &member_faults);
     net.cost = CostModel {
         relay_frame_us: g("relay_frame_us"),
-        ..CostModel::calibrated()
+        ..s.cost.unwrap_or_else(CostModel::calibrated)
     };
     net.set_modeled_crypto(modeled);
     net.record_event_times = true;
