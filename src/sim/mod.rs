@@ -507,6 +507,37 @@ impl Network {
         }
     }
 
+    /// When the next frame arrives or the next timer fires (`None`: nothing is pending).
+    pub fn next_event_at(&self) -> Option<Time> {
+        let next_frame = self.queue.peek().map(|Reverse((t, _, _))| *t);
+        let member_timer = self
+            .members
+            .iter()
+            .filter_map(|m| m.as_ref()?.poll_timeout())
+            .min();
+        [next_frame, member_timer, self.relay.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Handles every event due at or before `t` (at most `max_steps` of them), then moves the
+    /// clock to `t`: whatever the caller does next (a submission, a crash) happens at `t`
+    /// exactly, after everything earlier and before anything later.
+    pub fn advance_to(&mut self, t: Time, max_steps: u64) -> Result<(), Stuck> {
+        let start = self.steps;
+        while self.next_event_at().is_some_and(|e| e <= t) {
+            if self.steps - start >= max_steps || !self.step() {
+                return Err(Stuck {
+                    at: self.now,
+                    steps: self.steps - start,
+                });
+            }
+        }
+        self.now = self.now.max(t);
+        Ok(())
+    }
+
     /// Delivers the next frame or fires the next timer. Returns `false` when nothing is left.
     pub fn step(&mut self) -> bool {
         let next_frame = self.queue.peek().map(|Reverse((t, _, _))| *t);

@@ -739,13 +739,10 @@ pub fn run_point(s: &Scenario, pt: &BTreeMap<String, f64>, seed: u64) -> Result<
     };
     while completed < s.rounds {
         let step = match schedule_submit.first() {
-            Some(&(at, _)) => {
-                let c0 = net.completed_rounds();
-                let n = n as u64;
-                net.drive_bounded(2 * (20 * n + 50), |net| {
-                    net.completed_rounds() > c0 || net.now() >= at
-                })
-            }
+            // Up to the submission moment exactly: everything due before it is handled first
+            // and nothing after (stepping past it would hand the message to the member after
+            // an Open it should have caught, and date it at that later event).
+            Some(&(at, _)) => net.advance_to(at, 4 * (20 * n as u64 + 50)),
             None => net.run_rounds(1),
         };
         let now = net.now();
