@@ -126,7 +126,7 @@ pub fn run(a: &BenchArgs) -> i32 {
                         "rounds_per_s": r.rounds_per_s, "median_latency_ms": r.p50_ms,
                         "p90_latency_ms": r.p90_ms, "p99_latency_ms": r.p99_ms,
                         "messages": r.messages, "cpu_ms_per_round_all_parties": r.cpu_ms_per_round,
-                        "one_way_delay_ms": a.delay_ms,
+                        "one_way_delay_ms": a.delay_ms, "latencies_ms": r.latencies,
                     }));
                 }
                 Err(e) => {
@@ -161,6 +161,8 @@ struct Result1 {
     capacity: usize,
     /// Payload bytes delivered at member 1 per measured second (goodput mode; 0 otherwise).
     goodput: f64,
+    /// Every measured message latency (ms), sorted (latency mode).
+    latencies: Vec<f64>,
 }
 
 /// CPU time this process has used, all threads (Linux; 0 where /proc cannot be read).
@@ -328,6 +330,7 @@ async fn one(
         slots: tg.group.params().slots,
         capacity,
         goodput: delivered_bytes as f64 / seconds,
+        latencies,
     })
 }
 
