@@ -526,6 +526,38 @@ pub fn decode_frame(bytes: &[u8]) -> Result<Frame, WireError> {
     Ok(f)
 }
 
+/// The two hashes of a received top-level frame, computed from its bytes: the 32 bytes its
+/// signature covers and its digest (§2.10). A member hashes what it received instead of
+/// encoding the decoded message again, twice, for the same values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameHashes {
+    /// `H("dcnet/v1/signature"; hb, bb)`.
+    pub signed_bytes: Hash,
+    /// `H("dcnet/v1/message"; hb ‖ bb ‖ sig)`.
+    pub digest: Hash,
+}
+
+/// [`FrameHashes`] of `frame`, which [`decode_frame`] decoded to a frame with `header`. A
+/// frame is `hb ‖ varint(kind − 1) ‖ bb ‖ sig` (§4). `None` if `frame` does not have that
+/// shape: the header's encoding, then one index byte for its kind, then a 64-byte signature at
+/// the end. A decoded frame is canonical, so a frame that decoded always has it.
+pub fn frame_hashes(frame: &[u8], header: &Header) -> Option<FrameHashes> {
+    let hb = encode(header);
+    let index = (header.kind as u32).checked_sub(1)?;
+    if index >= 251 || frame.get(..hb.len())? != hb.as_slice() {
+        return None;
+    }
+    if *frame.get(hb.len())? != index as u8 {
+        return None;
+    }
+    let rest = frame.get(hb.len() + 1..)?;
+    let (bb, sig) = rest.split_at_checked(rest.len().checked_sub(64)?)?;
+    Some(FrameHashes {
+        signed_bytes: hash(tags::SIGNATURE, &[&hb, bb]),
+        digest: crate::crypto::hash_concat(tags::MESSAGE, &[&hb, bb, sig]),
+    })
+}
+
 /// Splits a top-level frame into its typed form (header and signature unchanged).
 pub fn typed<T>(header: Header, body: T, sig: [u8; 64]) -> Signed<T> {
     Signed { header, body, sig }

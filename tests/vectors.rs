@@ -819,3 +819,33 @@ fn wire_vectors_are_pinned() {
 fn python_checks_the_vectors_from_the_spec() {
     python::check("generate.py", &["--check"]);
 }
+
+/// A received frame's hashes, taken from its bytes (`wire::frame_hashes`, what members use),
+/// are the pinned signed bytes and digest of every message kind; a frame whose kind index does
+/// not follow its header has none.
+#[test]
+fn frame_hashes_from_the_bytes_are_the_pinned_ones() {
+    let pinned = load("wire.json");
+    for v in pinned.as_array().expect("array") {
+        let frame = hex::decode(v["frame"].as_str().expect("frame")).expect("hex");
+        let f = dcnet::wire::decode_frame(&frame).expect("a pinned frame decodes");
+        let fh = dcnet::wire::frame_hashes(&frame, &f.header).expect("canonical frame");
+        assert_eq!(
+            hex::encode(fh.digest),
+            v["digest"].as_str().unwrap(),
+            "{}",
+            v["kind"]
+        );
+        if let Some(sb) = v["signed_bytes"].as_str() {
+            assert_eq!(hex::encode(fh.signed_bytes), sb, "{}", v["kind"]);
+        }
+        let hb = dcnet::wire::encode(&f.header).len();
+        let mut bad = frame.clone();
+        bad[hb] ^= 1;
+        assert!(
+            dcnet::wire::frame_hashes(&bad, &f.header).is_none(),
+            "{}",
+            v["kind"]
+        );
+    }
+}

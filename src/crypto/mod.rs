@@ -39,6 +39,20 @@ pub fn hash(tag: &str, parts: &[&[u8]]) -> Hash {
     framed::<Sha3_256>(tag, parts).finalize().into()
 }
 
+/// [`hash`] of one part given in pieces: `hash(tag, &[&concat(pieces)])` without building
+/// the concatenation (a received frame's digest is over bytes that are not contiguous in it).
+pub fn hash_concat(tag: &str, pieces: &[&[u8]]) -> Hash {
+    let total: usize = pieces.iter().map(|p| p.len()).sum();
+    let mut h = Sha3_256::new();
+    h.update((tag.len() as u16).to_le_bytes());
+    h.update(tag.as_bytes());
+    h.update((total as u32).to_le_bytes());
+    for p in pieces {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
 /// Domain-separated SHA3-512, used for hash-to-point and Fiat–Shamir challenges.
 pub fn hash_wide(tag: &str, parts: &[&[u8]]) -> [u8; 64] {
     framed::<Sha3_512>(tag, parts).finalize().into()

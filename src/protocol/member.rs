@@ -1116,23 +1116,26 @@ impl Member {
         if &f.header.group_id != self.group.id() {
             return Err(ProtocolError::WrongGroup);
         }
-        // Signature before anything acts on the message.
+        // Signature before anything acts on the message. Both hashes come from the bytes
+        // received (the decoded frame is canonical, so they are the message's own).
         let relay = *self.group.relay_key();
+        let Some(fh) = wire::frame_hashes(bytes, &f.header) else {
+            return Err(invalid(kind, "not a canonical frame"));
+        };
         macro_rules! checked {
             ($v:expr) => {{
-                let s = wire::typed(f.header, $v, f.sig);
-                if !s.verify(&relay) {
+                if !relay.verify(&fh.signed_bytes, &f.sig) {
                     return Err(ProtocolError::BadSignature(kind));
                 }
-                s
+                wire::typed(f.header, $v, f.sig)
             }};
         }
         match f.body {
             Body::EpochRequest(b) => self.on_epoch_request(checked!(b)),
             Body::EpochKeys(b) => self.on_epoch_keys(checked!(b)),
-            Body::Open(b) => self.on_open(checked!(b)),
-            Body::CommitSet(b) => self.on_commit_set(checked!(b)),
-            Body::Record(b) => self.on_record(checked!(b)),
+            Body::Open(b) => self.on_open(checked!(b), fh.digest),
+            Body::CommitSet(b) => self.on_commit_set(checked!(b), fh.digest),
+            Body::Record(b) => self.on_record(checked!(b), fh.digest),
             Body::ZSet(b) => self.on_zset(checked!(b)),
             Body::Abort(b) => self.on_abort(checked!(b)),
             Body::BlameStart(b) => self.on_blame_start(checked!(b)),
@@ -1396,7 +1399,8 @@ impl Member {
         Ok(())
     }
 
-    fn on_open(&mut self, m: Signed<Open>) -> Result<(), ProtocolError> {
+    /// `digest`: the Open's digest, from the frame received (see `handle_message`).
+    fn on_open(&mut self, m: Signed<Open>, digest: Hash) -> Result<(), ProtocolError> {
         if !matches!(
             self.phase,
             Phase::Ready | Phase::Committed(_) | Phase::Revealed(_)
@@ -1492,7 +1496,7 @@ impl Member {
         }
         // A new Open replaces an attempt the relay gave up on without telling us.
         self.abandon_attempt();
-        let attempt = self.compose(m);
+        let attempt = self.compose(m, digest);
         self.outbox.push_back(attempt.commit.clone().into_frame());
         if self.faults.contains(&MemberFault::Equivocate) {
             // A second, different commitment for the same round.
@@ -1506,9 +1510,8 @@ impl Member {
     }
 
     /// Builds our contribution `m_i`, ciphertext and commitment for an accepted Open.
-    fn compose(&mut self, open: Signed<Open>) -> Attempt {
+    fn compose(&mut self, open: Signed<Open>, open_hash: Hash) -> Attempt {
         let round = open.header.round;
-        let open_hash = open.digest();
         let view = keys::view_step(&self.chain_head, round, &open_hash);
         let gid = *self.group.id();
         let layout = self.layout;
@@ -1995,7 +1998,7 @@ impl Member {
         Ok(())
     }
 
-    fn on_commit_set(&mut self, m: Signed<CommitSet>) -> Result<(), ProtocolError> {
+    fn on_commit_set(&mut self, m: Signed<CommitSet>, digest: Hash) -> Result<(), ProtocolError> {
         self.check_epoch(m.header.epoch)?;
         self.current_attempt(Kind::CommitSet, m.header.round)?;
         let Phase::Committed(a) = &self.phase else {
@@ -2029,7 +2032,6 @@ impl Member {
         let Phase::Committed(mut a) = std::mem::replace(&mut self.phase, Phase::Ready) else {
             unreachable!("checked above")
         };
-        let digest = m.digest();
         a.commit_set = Some((m, digest));
         if self.faults.contains(&MemberFault::Withhold) {
             self.phase = Phase::Revealed(a);
@@ -2046,7 +2048,7 @@ impl Member {
         Ok(())
     }
 
-    fn on_record(&mut self, m: Signed<Record>) -> Result<(), ProtocolError> {
+    fn on_record(&mut self, m: Signed<Record>, digest: Hash) -> Result<(), ProtocolError> {
         self.check_epoch(m.header.epoch)?;
         self.current_attempt(Kind::Record, m.header.round)?;
         let Phase::Revealed(a) = &self.phase else {
@@ -2139,7 +2141,6 @@ impl Member {
             }
             return Ok(());
         }
-        let digest = m.digest();
         a.record = Some((m, digest));
         // From here on the relay can read our slot: the piece counts as sent in this round's
         // present set, whatever happens next (withheld seeds, damage, a reconnect).
