@@ -552,10 +552,57 @@ pub fn frame_hashes(frame: &[u8], header: &Header) -> Option<FrameHashes> {
     }
     let rest = frame.get(hb.len() + 1..)?;
     let (bb, sig) = rest.split_at_checked(rest.len().checked_sub(64)?)?;
+    let signed = || hash(tags::SIGNATURE, &[&hb, bb]);
+    let digest = || crate::crypto::hash_concat(tags::MESSAGE, &[&hb, bb, sig]);
+    // Two independent passes over the same bytes: for a large frame (a Record carries the
+    // whole output) they run on two cores.
+    let (signed_bytes, digest) =
+        if bb.len() >= PARALLEL_HASH_MIN_BYTES && rayon::current_num_threads() > 1 {
+            rayon::join(signed, digest)
+        } else {
+            (signed(), digest())
+        };
     Some(FrameHashes {
-        signed_bytes: hash(tags::SIGNATURE, &[&hb, bb]),
-        digest: crate::crypto::hash_concat(tags::MESSAGE, &[&hb, bb, sig]),
+        signed_bytes,
+        digest,
     })
+}
+
+/// From this many body bytes on, [`frame_hashes`] computes its two hashes on the rayon pool.
+const PARALLEL_HASH_MIN_BYTES: usize = 32 * 1024;
+
+/// A top-level frame decoded once, with the hashes of the very bytes it was decoded from.
+///
+/// Only [`ParsedFrame::parse`] makes one (the fields are private), so whoever holds one knows
+/// that its hashes are those of its frame's bytes: a proof token in the manner of rustls's
+/// `HandshakeSignatureValid`. Decoding and hashing are functions of the bytes alone, so one
+/// parse of a broadcast can serve every receiver of those bytes (the simulator parses each
+/// relay broadcast once); checking the signature stays with each receiver
+/// ([`crate::protocol::Member::handle_parsed`]).
+#[derive(Clone, Debug)]
+pub struct ParsedFrame {
+    frame: Frame,
+    /// `None` when the bytes do not have a frame's shape (§4); a receiver refuses the frame.
+    hashes: Option<FrameHashes>,
+}
+
+impl ParsedFrame {
+    /// Decodes `bytes` ([`decode_frame`]) and hashes them ([`frame_hashes`]).
+    pub fn parse(bytes: &[u8]) -> Result<ParsedFrame, WireError> {
+        let frame = decode_frame(bytes)?;
+        let hashes = frame_hashes(bytes, &frame.header);
+        Ok(ParsedFrame { frame, hashes })
+    }
+
+    /// The frame's header (not yet authenticated).
+    pub fn header(&self) -> &Header {
+        &self.frame.header
+    }
+
+    /// The decoded frame and the hashes of its bytes (`None`: not a canonical frame).
+    pub fn into_parts(self) -> (Frame, Option<FrameHashes>) {
+        (self.frame, self.hashes)
+    }
 }
 
 /// Splits a top-level frame into its typed form (header and signature unchanged).
@@ -660,5 +707,45 @@ mod tests {
         assert_eq!(encode(&Kind::EpochRequest), vec![0]);
         assert_eq!(encode(&Kind::Open), vec![3]);
         assert_eq!(encode(&Kind::Abort), vec![10]);
+    }
+
+    /// A large frame's two hashes are computed on two cores when the pool has them; the
+    /// values do not depend on it, and [`ParsedFrame`] carries exactly them.
+    #[test]
+    fn large_frame_hashes_are_the_same_on_one_core_and_two() {
+        let k = IdentityKey::from_secret_bytes(&[4; 32]);
+        let body = Reveal {
+            ciphertext: (0..PARALLEL_HASH_MIN_BYTES as u32 + 1000)
+                .map(|i| (i * 7) as u8)
+                .collect(),
+        };
+        let m = Signed::sign(&k, [1; 32], 2, 3, Sender::Relay, body);
+        let want = FrameHashes {
+            signed_bytes: signing_digest(&m.header, &m.body),
+            digest: m.digest(),
+        };
+        let frame = m.into_frame();
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            let (fh, parsed) = pool.install(|| {
+                let f = decode_frame(&frame).expect("decodes");
+                (frame_hashes(&frame, &f.header), ParsedFrame::parse(&frame))
+            });
+            assert_eq!(fh, Some(want), "{threads} thread(s)");
+            let parsed = parsed.expect("parses");
+            assert_eq!(parsed.header().kind, Kind::Reveal);
+            assert_eq!(parsed.into_parts().1, Some(want), "{threads} thread(s)");
+        }
+        // One byte changed anywhere in the body changes both hashes.
+        let mut bad = frame.clone();
+        let at = frame.len() - 100;
+        bad[at] ^= 1;
+        let p = ParsedFrame::parse(&bad).expect("still decodes");
+        let fh = p.into_parts().1.expect("still canonical");
+        assert_ne!(fh.signed_bytes, want.signed_bytes);
+        assert_ne!(fh.digest, want.digest);
     }
 }

@@ -839,6 +839,12 @@ fn frame_hashes_from_the_bytes_are_the_pinned_ones() {
         if let Some(sb) = v["signed_bytes"].as_str() {
             assert_eq!(hex::encode(fh.signed_bytes), sb, "{}", v["kind"]);
         }
+        // The one-parse token (what the simulator shares among receivers) carries the same.
+        let parsed = dcnet::wire::ParsedFrame::parse(&frame).expect("parses");
+        assert_eq!(parsed.header(), &f.header);
+        let (pf, ph) = parsed.into_parts();
+        assert_eq!(pf, f, "{}", v["kind"]);
+        assert_eq!(ph, Some(fh), "{}", v["kind"]);
         let hb = dcnet::wire::encode(&f.header).len();
         let mut bad = frame.clone();
         bad[hb] ^= 1;
@@ -847,5 +853,9 @@ fn frame_hashes_from_the_bytes_are_the_pinned_ones() {
             "{}",
             v["kind"]
         );
+        // Such bytes never yield a token with hashes: they fail to decode or carry none.
+        if let Ok(p) = dcnet::wire::ParsedFrame::parse(&bad) {
+            assert!(p.into_parts().1.is_none(), "{}", v["kind"]);
+        }
     }
 }

@@ -1105,7 +1105,19 @@ impl Member {
     /// caught breaking a rule is distrusted from then on.
     pub fn handle_message(&mut self, now: Time, bytes: &[u8]) -> Result<(), ProtocolError> {
         self.now = self.now.max(now);
-        let f = wire::decode_frame(bytes)?;
+        self.handle_parsed(now, wire::ParsedFrame::parse(bytes)?)
+    }
+
+    /// [`Member::handle_message`] for a frame already decoded and hashed by
+    /// [`wire::ParsedFrame::parse`] (one parse can serve every receiver of a broadcast). The
+    /// member still checks the relay's signature and every rule itself.
+    pub fn handle_parsed(
+        &mut self,
+        now: Time,
+        parsed: wire::ParsedFrame,
+    ) -> Result<(), ProtocolError> {
+        self.now = self.now.max(now);
+        let (f, hashes) = parsed.into_parts();
         let kind = f.header.kind;
         if self.relay_convicted || self.relay_faulty.is_some() {
             return Err(ProtocolError::RelayConvicted);
@@ -1119,7 +1131,7 @@ impl Member {
         // Signature before anything acts on the message. Both hashes come from the bytes
         // received (the decoded frame is canonical, so they are the message's own).
         let relay = *self.group.relay_key();
-        let Some(fh) = wire::frame_hashes(bytes, &f.header) else {
+        let Some(fh) = hashes else {
             return Err(invalid(kind, "not a canonical frame"));
         };
         macro_rules! checked {

@@ -218,6 +218,18 @@ impl Default for CostModel {
     }
 }
 
+/// A relay broadcast parsed once for all its receivers ([`crate::wire::ParsedFrame`]).
+struct SharedFrame {
+    /// The buffer every receiver's copy points to; holding it keeps its address unique.
+    bytes: Arc<[u8]>,
+    digest: Hash,
+    /// `None`: the bytes do not decode (each receiver then reports its own error).
+    parsed: Option<crate::wire::ParsedFrame>,
+    /// Real time of the parse, charged to every receiver's [`Network::host_time`] as if each
+    /// had parsed the frame itself (as a real member does).
+    parse_time: std::time::Duration,
+}
+
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Msg {
     ToRelay { from: u32, frame: Arc<[u8]> },
@@ -300,8 +312,9 @@ pub struct Network {
     master_seed: u64,
     restarts: u64,
     modeled: bool,
-    /// Recently delivered relay frames with their digest and kind.
-    meta_cache: Vec<(Arc<[u8]>, Hash, Option<crate::wire::Kind>)>,
+    /// Recently delivered relay frames: digest, the one parse every receiver shares, and what
+    /// that parse cost in real time.
+    meta_cache: Vec<SharedFrame>,
 }
 
 impl Network {
@@ -589,24 +602,31 @@ impl Network {
         true
     }
 
-    /// Digest and kind of a frame, computed once per shared broadcast buffer (a relay frame is
-    /// one `Arc` for all its receivers), so large groups do not re-hash it per receiver.
-    fn frame_meta(&mut self, frame: &Arc<[u8]>) -> (Hash, Option<crate::wire::Kind>) {
-        let key = frame.as_ptr() as usize;
-        if let Some((_, d, k)) = self
+    /// Digest and parse of a relay frame, computed once per shared broadcast buffer (a relay
+    /// frame is one `Arc` for all its receivers), so large groups do not decode and hash it
+    /// once per receiver. Returns the index of its cache entry.
+    fn shared_frame(&mut self, frame: &Arc<[u8]>) -> usize {
+        if let Some(i) = self
             .meta_cache
             .iter()
-            .find(|(f, _, _)| f.as_ptr() as usize == key)
+            .position(|c| Arc::ptr_eq(&c.bytes, frame))
         {
-            return (*d, *k);
+            return i;
         }
-        let meta = Self::compute_meta(frame);
+        let digest: Hash = Sha3_256::digest(frame).into();
+        let t0 = std::time::Instant::now();
+        let parsed = crate::wire::ParsedFrame::parse(frame).ok();
+        let parse_time = t0.elapsed();
         if self.meta_cache.len() >= 16 {
             self.meta_cache.remove(0);
         }
-        // Holding the Arc keeps its address unique while it is cached.
-        self.meta_cache.push((frame.clone(), meta.0, meta.1));
-        meta
+        self.meta_cache.push(SharedFrame {
+            bytes: frame.clone(),
+            digest,
+            parsed,
+            parse_time,
+        });
+        self.meta_cache.len() - 1
     }
 
     fn compute_meta(frame: &[u8]) -> (Hash, Option<crate::wire::Kind>) {
@@ -711,9 +731,19 @@ impl Network {
                     }
                     None => None,
                 };
-                let (digest, kind) = match &altered {
-                    Some(f) => Self::compute_meta(f),
-                    None => self.frame_meta(&frame),
+                // An unaltered broadcast is parsed once for all receivers; an altered copy is
+                // the receiver's own.
+                let shared = match altered {
+                    Some(_) => None,
+                    None => Some(self.shared_frame(&frame)),
+                };
+                let (digest, kind) = match (&altered, shared) {
+                    (Some(f), _) => Self::compute_meta(f),
+                    (None, Some(i)) => {
+                        let c = &self.meta_cache[i];
+                        (c.digest, c.parsed.as_ref().map(|p| p.header().kind))
+                    }
+                    (None, None) => Self::compute_meta(&frame),
                 };
                 let f: &[u8] = altered.as_deref().unwrap_or(&frame);
                 let us = self.cost_us(false, f.len(), kind);
@@ -723,8 +753,18 @@ impl Network {
                 self.trace.update(to.to_le_bytes());
                 self.trace.update(digest);
                 if let Some(m) = self.members.get_mut(to as usize).and_then(|m| m.as_mut()) {
+                    let parsed = shared.and_then(|i| {
+                        let c = &self.meta_cache[i];
+                        Some((c.parsed.clone()?, c.parse_time))
+                    });
                     let t0 = std::time::Instant::now();
-                    let res = m.handle_message(now, f);
+                    let res = match parsed {
+                        Some((p, parse_time)) => {
+                            self.host_time[to as usize] += parse_time;
+                            m.handle_parsed(now, p)
+                        }
+                        None => m.handle_message(now, f),
+                    };
                     self.host_time[to as usize] += t0.elapsed();
                     if let Err(e) = res {
                         self.errors.push((format!("member {to}"), e));
