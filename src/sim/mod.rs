@@ -7,6 +7,7 @@
 //! [`Network::trace_hash`] summarises the run for replay checks.
 
 pub mod scenario;
+mod window;
 
 use crate::adversary::{MemberFault, RelayFault};
 use crate::crypto::identity::IdentityKey;
@@ -230,6 +231,88 @@ struct SharedFrame {
     parse_time: std::time::Duration,
 }
 
+impl SharedFrame {
+    fn parse(frame: &Arc<[u8]>) -> SharedFrame {
+        let digest: Hash = Sha3_256::digest(frame).into();
+        let (parsed, parse_time) = timed(|| crate::wire::ParsedFrame::parse(frame).ok());
+        SharedFrame {
+            bytes: frame.clone(),
+            digest,
+            parsed,
+            parse_time,
+        }
+    }
+
+    fn meta(&self) -> FrameMeta {
+        FrameMeta {
+            digest: self.digest,
+            len: self.bytes.len(),
+            kind: self.parsed.as_ref().map(|p| p.header().kind),
+        }
+    }
+
+    /// Hands the frame to `member` (`None`: it is down) at `now`: its result and the real time
+    /// it took, the shared parse included.
+    fn deliver(
+        &self,
+        member: Option<&mut Member>,
+        now: Time,
+    ) -> (Option<Result<(), ProtocolError>>, std::time::Duration) {
+        let Some(m) = member else {
+            return (None, std::time::Duration::ZERO);
+        };
+        let (res, host) = match &self.parsed {
+            Some(p) => {
+                let (res, host) = timed(|| m.handle_parsed(now, p.clone()));
+                (res, host + self.parse_time)
+            }
+            None => timed(|| m.handle_message(now, &self.bytes)),
+        };
+        (Some(res), host)
+    }
+}
+
+/// What the trace and the cost model need of a delivered frame.
+#[derive(Clone, Copy)]
+struct FrameMeta {
+    digest: Hash,
+    len: usize,
+    kind: Option<crate::wire::Kind>,
+}
+
+/// `f()` and the real time it took.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, std::time::Duration) {
+    let t0 = std::time::Instant::now();
+    let v = f();
+    (v, t0.elapsed())
+}
+
+/// Everything the relay has to send and to report.
+fn drain_relay(r: &mut Relay) -> (Vec<crate::protocol::Transmit>, Vec<RelayEvent>) {
+    let mut out = Vec::new();
+    while let Some(t) = r.poll_transmit() {
+        out.push(t);
+    }
+    let mut events = Vec::new();
+    while let Some(e) = r.poll_event() {
+        events.push(e);
+    }
+    (out, events)
+}
+
+/// Everything `m` has to send and to report.
+fn drain_member(m: &mut Member) -> (Vec<Vec<u8>>, Vec<MemberEvent>) {
+    let mut out = Vec::new();
+    while let Some(f) = m.poll_transmit() {
+        out.push(f);
+    }
+    let mut events = Vec::new();
+    while let Some(e) = m.poll_event() {
+        events.push(e);
+    }
+    (out, events)
+}
+
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Msg {
     ToRelay { from: u32, frame: Arc<[u8]> },
@@ -314,7 +397,12 @@ pub struct Network {
     modeled: bool,
     /// Recently delivered relay frames: digest, the one parse every receiver shares, and what
     /// that parse cost in real time.
-    meta_cache: Vec<SharedFrame>,
+    meta_cache: Vec<Arc<SharedFrame>>,
+    /// Whether the drivers that allow it hand a window of virtual time to every core
+    /// ([`Network::set_parallel`]).
+    parallel: bool,
+    /// Windows taken so far ([`Network::windows`]).
+    windows: u64,
 }
 
 impl Network {
@@ -390,6 +478,8 @@ impl Network {
             restarts: 0,
             modeled: false,
             meta_cache: Vec::new(),
+            parallel: true,
+            windows: 0,
         }
     }
 
@@ -486,37 +576,45 @@ impl Network {
     }
 
     fn flush(&mut self) {
-        while let Some(t) = self.relay.poll_transmit() {
+        let (out, events) = drain_relay(&mut self.relay);
+        self.push_relay_outputs(out, events);
+        for i in 0..self.members.len() {
+            if let Some(m) = self.members[i].as_mut() {
+                let (out, events) = drain_member(m);
+                self.push_member_outputs(i, out, events);
+            }
+        }
+    }
+
+    /// What the relay sent and reported after one event, queued and logged as `flush` does.
+    fn push_relay_outputs(&mut self, out: Vec<crate::protocol::Transmit>, events: Vec<RelayEvent>) {
+        for t in out {
             self.push(Msg::ToMember {
                 to: t.to.0,
                 frame: t.frame,
             });
         }
-        while let Some(e) = self.relay.poll_event() {
+        for e in events {
             if matches!(e, RelayEvent::Completed { .. }) {
                 self.completed += 1;
             }
             self.relay_events.push(e);
         }
-        for i in 0..self.members.len() {
-            let mut out = Vec::new();
-            if let Some(m) = self.members[i].as_mut() {
-                while let Some(f) = m.poll_transmit() {
-                    out.push(f);
-                }
-                while let Some(e) = m.poll_event() {
-                    self.member_events[i].push(e);
-                    if self.record_event_times {
-                        self.member_event_times[i].push(self.now);
-                    }
-                }
+    }
+
+    /// What member `i` sent and reported after one event, queued and logged as `flush` does.
+    fn push_member_outputs(&mut self, i: usize, out: Vec<Vec<u8>>, events: Vec<MemberEvent>) {
+        for e in events {
+            self.member_events[i].push(e);
+            if self.record_event_times {
+                self.member_event_times[i].push(self.now);
             }
-            for f in out {
-                self.push(Msg::ToRelay {
-                    from: i as u32,
-                    frame: f.into(),
-                });
-            }
+        }
+        for f in out {
+            self.push(Msg::ToRelay {
+                from: i as u32,
+                frame: f.into(),
+            });
         }
     }
 
@@ -539,15 +637,69 @@ impl Network {
     /// exactly, after everything earlier and before anything later.
     pub fn advance_to(&mut self, t: Time, max_steps: u64) -> Result<(), Stuck> {
         let start = self.steps;
+        let mut first = true;
         while self.next_event_at().is_some_and(|e| e <= t) {
-            if self.steps - start >= max_steps || !self.step() {
+            let used = self.steps - start;
+            if used >= max_steps || !self.step_or_window(first, Some(t), max_steps - used) {
                 return Err(Stuck {
                     at: self.now,
                     steps: self.steps - start,
                 });
             }
+            first = false;
         }
         self.now = self.now.max(t);
+        Ok(())
+    }
+
+    /// Whether the drivers below may work a window of virtual time on every core (on by
+    /// default). Off, every event is one [`Network::step`]; on, the run is the same event for
+    /// event (same trace, same events, same errors), only faster on a machine with more than
+    /// one core. Drivers that take a caller's condition ([`Network::drive_bounded`]) always
+    /// step one event at a time, since the condition may hold in the middle of a window.
+    pub fn set_parallel(&mut self, on: bool) {
+        self.parallel = on;
+    }
+
+    /// How many windows of events the drivers have handled in parallel so far (0 with
+    /// [`Network::set_parallel`] off).
+    pub fn windows(&self) -> u64 {
+        self.windows
+    }
+
+    /// One [`Network::step`], or one window of events up to `limit` ([`window`]) when that
+    /// is allowed and worth it. The first step of every driver call is a plain step: it
+    /// flushes whatever the caller made the engines send between calls exactly as `step`
+    /// would.
+    fn step_or_window(&mut self, first: bool, limit: Option<Time>, budget: u64) -> bool {
+        if !first && self.parallel {
+            if let Some(progress) = self.step_window(limit, budget) {
+                return progress;
+            }
+        }
+        self.step()
+    }
+
+    /// [`Network::drive_bounded`] for a condition on completed rounds only, evaluated after
+    /// every round the relay completes: windows end at a completion, so the condition sees
+    /// the state `step` by `step` would show it.
+    fn drive_rounds(
+        &mut self,
+        max_steps: u64,
+        mut done: impl FnMut(&Network) -> bool,
+    ) -> Result<(), Stuck> {
+        let start = self.steps;
+        let mut first = true;
+        while !done(self) {
+            let used = self.steps - start;
+            if used >= max_steps || !self.step_or_window(first, None, max_steps - used) {
+                return Err(Stuck {
+                    at: self.now,
+                    steps: self.steps - start,
+                });
+            }
+            first = false;
+        }
         Ok(())
     }
 
@@ -581,20 +733,21 @@ impl Network {
             self.deliver(msg);
         } else if let Some(t) = next_timer {
             self.now = self.now.max(t);
-            self.trace.update(b"T");
-            self.trace.update(self.now.as_micros().to_le_bytes());
             match member_timer {
                 Some((mt, i)) if relay_timer.is_none_or(|r| mt < r) => {
-                    if let Some(m) = self.members[i].as_mut() {
-                        let t0 = std::time::Instant::now();
-                        m.handle_timeout(self.now);
-                        self.host_time[i] += t0.elapsed();
-                    }
+                    let host = match self.members[i].as_mut() {
+                        Some(m) => {
+                            let now = self.now;
+                            timed(|| m.handle_timeout(now)).1
+                        }
+                        None => std::time::Duration::ZERO,
+                    };
+                    self.account_timer(i, host);
                 }
                 _ => {
-                    let t0 = std::time::Instant::now();
-                    self.relay.handle_timeout(self.now);
-                    self.host_time[self.members.len()] += t0.elapsed();
+                    let now = self.now;
+                    let host = timed(|| self.relay.handle_timeout(now)).1;
+                    self.account_timer(self.members.len(), host);
                 }
             }
         }
@@ -602,37 +755,82 @@ impl Network {
         true
     }
 
+    /// The trace and host time of a timer that fired at `node` (a member's index, or
+    /// `members.len()` for the relay).
+    fn account_timer(&mut self, node: usize, host: std::time::Duration) {
+        self.trace.update(b"T");
+        self.trace.update(self.now.as_micros().to_le_bytes());
+        self.host_time[node] += host;
+    }
+
+    /// The CPU charge, trace, host time and error of a frame delivered to the relay at `now`.
+    fn account_to_relay(
+        &mut self,
+        from: u32,
+        meta: FrameMeta,
+        host: std::time::Duration,
+        res: Result<(), ProtocolError>,
+    ) {
+        let us = self.cost_us(true, meta.len, meta.kind);
+        let relay = self.members.len();
+        self.charge(relay, us);
+        self.trace.update(b"R");
+        self.trace.update(self.now.as_micros().to_le_bytes());
+        self.trace.update(from.to_le_bytes());
+        self.trace.update(meta.digest);
+        self.host_time[relay] += host;
+        if let Err(e) = res {
+            self.errors.push(("relay".into(), e));
+        }
+    }
+
+    /// The same for a frame delivered to member `to` (`res` is `None` when it is down).
+    fn account_to_member(
+        &mut self,
+        to: u32,
+        meta: FrameMeta,
+        host: std::time::Duration,
+        res: Option<Result<(), ProtocolError>>,
+    ) {
+        let us = self.cost_us(false, meta.len, meta.kind);
+        self.charge(to as usize, us);
+        self.trace.update(b"M");
+        self.trace.update(self.now.as_micros().to_le_bytes());
+        self.trace.update(to.to_le_bytes());
+        self.trace.update(meta.digest);
+        if let Some(h) = self.host_time.get_mut(to as usize) {
+            *h += host;
+        }
+        if let Some(Err(e)) = res {
+            self.errors.push((format!("member {to}"), e));
+        }
+    }
+
     /// Digest and parse of a relay frame, computed once per shared broadcast buffer (a relay
     /// frame is one `Arc` for all its receivers), so large groups do not decode and hash it
-    /// once per receiver. Returns the index of its cache entry.
-    fn shared_frame(&mut self, frame: &Arc<[u8]>) -> usize {
-        if let Some(i) = self
+    /// once per receiver.
+    fn shared_frame(&mut self, frame: &Arc<[u8]>) -> Arc<SharedFrame> {
+        if let Some(c) = self
             .meta_cache
             .iter()
-            .position(|c| Arc::ptr_eq(&c.bytes, frame))
+            .find(|c| Arc::ptr_eq(&c.bytes, frame))
         {
-            return i;
+            return c.clone();
         }
-        let digest: Hash = Sha3_256::digest(frame).into();
-        let t0 = std::time::Instant::now();
-        let parsed = crate::wire::ParsedFrame::parse(frame).ok();
-        let parse_time = t0.elapsed();
+        let c = Arc::new(SharedFrame::parse(frame));
         if self.meta_cache.len() >= 16 {
             self.meta_cache.remove(0);
         }
-        self.meta_cache.push(SharedFrame {
-            bytes: frame.clone(),
-            digest,
-            parsed,
-            parse_time,
-        });
-        self.meta_cache.len() - 1
+        self.meta_cache.push(c.clone());
+        c
     }
 
-    fn compute_meta(frame: &[u8]) -> (Hash, Option<crate::wire::Kind>) {
-        let digest: Hash = Sha3_256::digest(frame).into();
-        let kind = crate::wire::decode_frame(frame).map(|f| f.header.kind).ok();
-        (digest, kind)
+    fn compute_meta(frame: &[u8]) -> FrameMeta {
+        FrameMeta {
+            digest: Sha3_256::digest(frame).into(),
+            len: frame.len(),
+            kind: crate::wire::decode_frame(frame).map(|f| f.header.kind).ok(),
+        }
     }
 
     /// Simulated CPU time to handle `frame` at a member (`to_relay = false`) or the relay.
@@ -705,20 +903,9 @@ impl Network {
                     None => None,
                 };
                 let f: &[u8] = altered.as_deref().unwrap_or(&frame);
-                let (digest, kind) = Self::compute_meta(f);
-                let us = self.cost_us(true, f.len(), kind);
-                let relay = self.members.len();
-                self.charge(relay, us);
-                self.trace.update(b"R");
-                self.trace.update(now.as_micros().to_le_bytes());
-                self.trace.update(from.to_le_bytes());
-                self.trace.update(digest);
-                let t0 = std::time::Instant::now();
-                let res = self.relay.handle_message(now, MemberId(from), f);
-                self.host_time[relay] += t0.elapsed();
-                if let Err(e) = res {
-                    self.errors.push(("relay".into(), e));
-                }
+                let meta = Self::compute_meta(f);
+                let (res, host) = timed(|| self.relay.handle_message(now, MemberId(from), f));
+                self.account_to_relay(from, meta, host, res);
             }
             Msg::ToMember { to, frame } => {
                 let altered = match self.hook.as_mut() {
@@ -733,43 +920,25 @@ impl Network {
                 };
                 // An unaltered broadcast is parsed once for all receivers; an altered copy is
                 // the receiver's own.
-                let shared = match altered {
-                    Some(_) => None,
-                    None => Some(self.shared_frame(&frame)),
-                };
-                let (digest, kind) = match (&altered, shared) {
-                    (Some(f), _) => Self::compute_meta(f),
-                    (None, Some(i)) => {
-                        let c = &self.meta_cache[i];
-                        (c.digest, c.parsed.as_ref().map(|p| p.header().kind))
-                    }
-                    (None, None) => Self::compute_meta(&frame),
-                };
-                let f: &[u8] = altered.as_deref().unwrap_or(&frame);
-                let us = self.cost_us(false, f.len(), kind);
-                self.charge(to as usize, us);
-                self.trace.update(b"M");
-                self.trace.update(now.as_micros().to_le_bytes());
-                self.trace.update(to.to_le_bytes());
-                self.trace.update(digest);
-                if let Some(m) = self.members.get_mut(to as usize).and_then(|m| m.as_mut()) {
-                    let parsed = shared.and_then(|i| {
-                        let c = &self.meta_cache[i];
-                        Some((c.parsed.clone()?, c.parse_time))
-                    });
-                    let t0 = std::time::Instant::now();
-                    let res = match parsed {
-                        Some((p, parse_time)) => {
-                            self.host_time[to as usize] += parse_time;
-                            m.handle_parsed(now, p)
+                let (meta, res, host) = match altered {
+                    Some(f) => {
+                        let meta = Self::compute_meta(&f);
+                        match self.members.get_mut(to as usize).and_then(|m| m.as_mut()) {
+                            Some(m) => {
+                                let (res, host) = timed(|| m.handle_message(now, &f));
+                                (meta, Some(res), host)
+                            }
+                            None => (meta, None, std::time::Duration::ZERO),
                         }
-                        None => m.handle_message(now, f),
-                    };
-                    self.host_time[to as usize] += t0.elapsed();
-                    if let Err(e) = res {
-                        self.errors.push((format!("member {to}"), e));
                     }
-                }
+                    None => {
+                        let shared = self.shared_frame(&frame);
+                        let member = self.members.get_mut(to as usize).and_then(|m| m.as_mut());
+                        let (res, host) = shared.deliver(member, now);
+                        (shared.meta(), res, host)
+                    }
+                };
+                self.account_to_member(to, meta, host, res);
             }
         }
     }
@@ -810,7 +979,7 @@ impl Network {
         let start = self.completed_rounds();
         let mut seen = usize::MAX;
         let mut hit = false;
-        let r = self.drive_bounded(4_000_000, |net| {
+        let r = self.drive_rounds(4_000_000, |net| {
             let c = net.completed_rounds();
             if c == seen {
                 return false;
@@ -835,7 +1004,7 @@ impl Network {
     pub fn run_rounds(&mut self, k: usize) -> Result<(), Stuck> {
         let target = self.completed_rounds() + k;
         let n = self.members.len() as u64;
-        self.drive_bounded((k as u64 + 2) * (20 * n + 50), |net| {
+        self.drive_rounds((k as u64 + 2) * (20 * n + 50), |net| {
             net.completed_rounds() >= target
         })
     }
