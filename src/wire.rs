@@ -15,6 +15,7 @@ use crate::crypto::keys::EpochPublic;
 use crate::crypto::merkle::ChunkProof;
 use crate::crypto::{Hash, hash, tags};
 use bincode::{Decode, Encode};
+use std::sync::Arc;
 
 /// The protocol version this code speaks (docs/PROTOCOL.md, "Version"): in every domain tag
 /// (`dcnet/v1/…`), the ALPN (`dcnet/1`), the group file (`protocol = 1`) and the Hello.
@@ -584,6 +585,8 @@ pub struct ParsedFrame {
     frame: Frame,
     /// `None` when the bytes do not have a frame's shape (§4); a receiver refuses the frame.
     hashes: Option<FrameHashes>,
+    /// What receivers of a ZSet derive from it, shared by every clone of this parse.
+    zset_memo: Arc<crate::protocol::member::ZSetMemo>,
 }
 
 impl ParsedFrame {
@@ -591,7 +594,17 @@ impl ParsedFrame {
     pub fn parse(bytes: &[u8]) -> Result<ParsedFrame, WireError> {
         let frame = decode_frame(bytes)?;
         let hashes = frame_hashes(bytes, &frame.header);
-        Ok(ParsedFrame { frame, hashes })
+        Ok(ParsedFrame {
+            frame,
+            hashes,
+            zset_memo: Arc::default(),
+        })
+    }
+
+    /// Values derived from this frame once for all its holders
+    /// ([`crate::protocol::member::ZSetMemo`]).
+    pub(crate) fn zset_memo(&self) -> Arc<crate::protocol::member::ZSetMemo> {
+        self.zset_memo.clone()
     }
 
     /// The frame's header (not yet authenticated).

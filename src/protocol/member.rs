@@ -616,6 +616,34 @@ struct OpenCase {
     revealed: bool,
 }
 
+/// Values every receiver of one parsed ZSet computes the same way, kept with the parse
+/// ([`wire::ParsedFrame`]) so that receivers sharing one parse (the simulator's members)
+/// compute them once. Each is a pure function of what it is keyed by: the seeds' commitments
+/// of the frame's own bytes; the cleartext and its checks of the Record (by its digest, which
+/// the ZSet names and each member checked against the Record it verified itself), of the
+/// seeds, and of the pads' mode and layout. A member whose key differs computes its own.
+#[derive(Default, Debug)]
+pub(crate) struct ZSetMemo {
+    commitments: std::sync::OnceLock<Vec<Hash>>,
+    output: std::sync::OnceLock<RoundOutput>,
+}
+
+/// What a round's cleartext was computed from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct OutputKey {
+    record: Hash,
+    modeled: bool,
+    layout: Layout,
+}
+
+/// A round's cleartext and its checks.
+#[derive(Debug)]
+struct RoundOutput {
+    key: OutputKey,
+    clear: Arc<[u8]>,
+    checks: slots::OutputChecks,
+}
+
 /// A completed round, kept for blame.
 struct Done {
     attempt: Box<Attempt>,
@@ -1117,6 +1145,7 @@ impl Member {
         parsed: wire::ParsedFrame,
     ) -> Result<(), ProtocolError> {
         self.now = self.now.max(now);
+        let memo = parsed.zset_memo();
         let (f, hashes) = parsed.into_parts();
         let kind = f.header.kind;
         if self.relay_convicted || self.relay_faulty.is_some() {
@@ -1148,7 +1177,7 @@ impl Member {
             Body::Open(b) => self.on_open(checked!(b), fh.digest),
             Body::CommitSet(b) => self.on_commit_set(checked!(b), fh.digest),
             Body::Record(b) => self.on_record(checked!(b), fh.digest),
-            Body::ZSet(b) => self.on_zset(checked!(b)),
+            Body::ZSet(b) => self.on_zset(checked!(b), &memo),
             Body::Abort(b) => self.on_abort(checked!(b)),
             Body::BlameStart(b) => self.on_blame_start(checked!(b)),
             Body::DisclosureSet(b) => self.on_disclosure_set(checked!(b)),
@@ -2190,7 +2219,7 @@ impl Member {
         Ok(())
     }
 
-    fn on_zset(&mut self, m: Signed<ZSet>) -> Result<(), ProtocolError> {
+    fn on_zset(&mut self, m: Signed<ZSet>, memo: &ZSetMemo) -> Result<(), ProtocolError> {
         self.check_epoch(m.header.epoch)?;
         self.current_attempt(Kind::ZSet, m.header.round)?;
         let Phase::Unblinding(a) = &self.phase else {
@@ -2208,7 +2237,14 @@ impl Member {
         }
         let commits = &record.body.commit_set.body.commits;
         let present = &a.open.body.present;
-        let seeds: BTreeMap<u32, [u8; 32]> = m.body.seeds.iter().copied().collect();
+        // Member → its place in the ZSet's seed list.
+        let seeds: BTreeMap<u32, usize> = m
+            .body
+            .seeds
+            .iter()
+            .enumerate()
+            .map(|(k, (i, _))| (*i, k))
+            .collect();
         if seeds.len() != m.body.seeds.len() {
             return Err(bad("duplicate seed"));
         }
@@ -2217,11 +2253,19 @@ impl Member {
                 return Err(bad("member outside the present set"));
             }
         }
+        // The seeds' commitments are a function of this frame's bytes alone: computed once for
+        // every holder of this parse.
+        let blindings = memo.commitments.get_or_init(|| {
+            m.body
+                .seeds
+                .iter()
+                .map(|(_, z)| keys::blind_commitment(&StreamKey::from_bytes(*z)))
+                .collect()
+        });
         for (c, i) in commits.iter().zip(present) {
             match seeds.get(i) {
-                Some(z) => {
-                    let z = StreamKey::from_bytes(*z);
-                    if !ct_eq(&keys::blind_commitment(&z), &c.body.blinding) {
+                Some(&k) => {
+                    if !blindings.get(k).is_some_and(|b| ct_eq(b, &c.body.blinding)) {
                         return Err(bad("seed does not match its commitment"));
                     }
                 }
@@ -2229,7 +2273,7 @@ impl Member {
                 None => return Err(bad("seed neither given nor claimed missing")),
             }
         }
-        let Phase::Unblinding(a) = std::mem::replace(&mut self.phase, Phase::Ready) else {
+        let Phase::Unblinding(mut a) = std::mem::replace(&mut self.phase, Phase::Ready) else {
             unreachable!("checked above")
         };
         if !m.body.missing.is_empty() {
@@ -2242,21 +2286,54 @@ impl Member {
             });
             return Ok(());
         }
-        let Some((record, rec_hash)) = &a.record else {
+        let Some((record, rec_hash)) = a.record.take() else {
             unreachable!("checked above")
         };
-        let mut clear = record.body.xor.clone();
-        let seeds: Vec<StreamKey> = seeds.values().map(|z| StreamKey::from_bytes(*z)).collect();
-        if !self.modeled {
-            pad::unblind_in_place(&mut self.ks, &mut clear, a.round, &seeds);
-        }
-        let rec_hash = *rec_hash;
-        self.complete(a, rec_hash, clear, m);
+        let key = OutputKey {
+            record: rec_hash,
+            modeled: self.modeled,
+            layout: self.layout,
+        };
+        let mut compute = || {
+            let mut clear = record.body.xor.clone();
+            if !self.modeled {
+                let seeds: Vec<StreamKey> = seeds
+                    .values()
+                    .map(|&k| StreamKey::from_bytes(m.body.seeds[k].1))
+                    .collect();
+                pad::unblind_in_place(&mut self.ks, &mut clear, a.round, &seeds);
+            }
+            let checks = slots::OutputChecks::new(&self.layout, a.round, &clear);
+            RoundOutput {
+                key,
+                clear: clear.into(),
+                checks,
+            }
+        };
+        // The cleartext and its checks: a function of the Record (named by the digest we
+        // checked it against), of the seeds and of the pads' mode, shared by every holder of
+        // this parse whose key is ours; any other computes its own.
+        let (clear, checks) = match memo.output.get_or_init(&mut compute) {
+            o if o.key == key => (o.clear.clone(), o.checks.clone()),
+            _ => {
+                let o = compute();
+                (o.clear, o.checks)
+            }
+        };
+        a.record = Some((record, rec_hash));
+        self.complete(a, rec_hash, clear, checks, m);
         Ok(())
     }
 
     /// A round completed: extend the chain, settle our slot and reservation, deliver.
-    fn complete(&mut self, a: Box<Attempt>, rec_hash: Hash, clear: Vec<u8>, zset: Signed<ZSet>) {
+    fn complete(
+        &mut self,
+        mut a: Box<Attempt>,
+        rec_hash: Hash,
+        clear: Arc<[u8]>,
+        checks: slots::OutputChecks,
+        zset: Signed<ZSet>,
+    ) {
         let layout = self.layout;
         let round = a.round;
         self.chain_head = a.view;
@@ -2264,8 +2341,8 @@ impl Member {
         // 1. The slots of this attempt (if it used an allocation).
         let (mut allocated, mut filled, mut damaged) = (0, 0, 0);
         let mut pieces = Vec::new();
-        // The output digest and every slot's keyless state, computed once for all that follows.
-        let checks = slots::OutputChecks::new(&layout, round, &clear);
+        // `checks`: the output digest and every slot's keyless state, computed once for all
+        // that follows.
         // Sealed messages (or fragments we cannot tell are not) in slots other than ours.
         let mut cosealed: Vec<[u8; 8]> = Vec::new();
         let old = self.alloc_src.take();
@@ -2436,7 +2513,7 @@ impl Member {
         });
         self.events.push_back(MemberEvent::RoundCompleted {
             round,
-            cleartext: clear.into(),
+            cleartext: clear,
             allocated,
             filled,
             damaged,
@@ -2448,8 +2525,8 @@ impl Member {
         // Keep this round for blame; the previous one becomes allocation evidence.
         let record = a
             .record
-            .as_ref()
-            .map(|(r, _)| r.clone())
+            .take()
+            .map(|(r, _)| r)
             .expect("a completed attempt has its Record");
         if let Some(prev) = self.done.take() {
             self.prev_evidence = Some((prev.record, prev.zset));
