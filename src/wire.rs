@@ -607,6 +607,11 @@ impl ParsedFrame {
         self.zset_memo.clone()
     }
 
+    /// Real time already spent on those values by other holders of this parse.
+    pub(crate) fn shared_time(&self) -> std::time::Duration {
+        self.zset_memo.spent()
+    }
+
     /// The frame's header (not yet authenticated).
     pub fn header(&self) -> &Header {
         &self.frame.header

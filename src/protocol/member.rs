@@ -624,8 +624,18 @@ struct OpenCase {
 /// seeds, and of the pads' mode and layout. A member whose key differs computes its own.
 #[derive(Default, Debug)]
 pub(crate) struct ZSetMemo {
-    commitments: std::sync::OnceLock<Vec<Hash>>,
+    commitments: std::sync::OnceLock<(Vec<Hash>, std::time::Duration)>,
     output: std::sync::OnceLock<RoundOutput>,
+}
+
+impl ZSetMemo {
+    /// Real time spent computing what is already here, so that a harness timing receivers
+    /// that share this parse can charge each of them as if it had computed everything
+    /// itself (the simulator's host time).
+    pub(crate) fn spent(&self) -> std::time::Duration {
+        self.commitments.get().map_or(Default::default(), |c| c.1)
+            + self.output.get().map_or(Default::default(), |o| o.took)
+    }
 }
 
 /// What a round's cleartext was computed from.
@@ -642,6 +652,8 @@ struct RoundOutput {
     key: OutputKey,
     clear: Arc<[u8]>,
     checks: slots::OutputChecks,
+    /// Real time the computation took.
+    took: std::time::Duration,
 }
 
 /// A completed round, kept for blame.
@@ -2255,12 +2267,15 @@ impl Member {
         }
         // The seeds' commitments are a function of this frame's bytes alone: computed once for
         // every holder of this parse.
-        let blindings = memo.commitments.get_or_init(|| {
-            m.body
+        let (blindings, _) = memo.commitments.get_or_init(|| {
+            let t0 = std::time::Instant::now();
+            let b = m
+                .body
                 .seeds
                 .iter()
                 .map(|(_, z)| keys::blind_commitment(&StreamKey::from_bytes(*z)))
-                .collect()
+                .collect();
+            (b, t0.elapsed())
         });
         for (c, i) in commits.iter().zip(present) {
             match seeds.get(i) {
@@ -2295,6 +2310,7 @@ impl Member {
             layout: self.layout,
         };
         let mut compute = || {
+            let t0 = std::time::Instant::now();
             let mut clear = record.body.xor.clone();
             if !self.modeled {
                 let seeds: Vec<StreamKey> = seeds
@@ -2308,6 +2324,7 @@ impl Member {
                 key,
                 clear: clear.into(),
                 checks,
+                took: t0.elapsed(),
             }
         };
         // The cleartext and its checks: a function of the Record (named by the digest we

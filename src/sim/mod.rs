@@ -263,8 +263,11 @@ impl SharedFrame {
         };
         let (res, host) = match &self.parsed {
             Some(p) => {
+                // Charged as if this member had parsed the frame and derived what other
+                // receivers already derived from it (the values it computes are in `host`).
+                let shared = p.shared_time();
                 let (res, host) = timed(|| m.handle_parsed(now, p.clone()));
-                (res, host + self.parse_time)
+                (res, host + self.parse_time + shared)
             }
             None => timed(|| m.handle_message(now, &self.bytes)),
         };
