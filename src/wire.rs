@@ -582,11 +582,25 @@ const PARALLEL_HASH_MIN_BYTES: usize = 32 * 1024;
 /// ([`crate::protocol::Member::handle_parsed`]).
 #[derive(Clone, Debug)]
 pub struct ParsedFrame {
-    frame: Frame,
+    header: Header,
+    body: ParsedBody,
+    sig: [u8; 64],
     /// `None` when the bytes do not have a frame's shape (§4); a receiver refuses the frame.
     hashes: Option<FrameHashes>,
     /// What receivers of a ZSet derive from it, shared by every clone of this parse.
     zset_memo: Arc<crate::protocol::member::ZSetMemo>,
+}
+
+/// A parsed frame's body. The bodies a member keeps whole (a CommitSet it reveals against, a
+/// Record it keeps as blame evidence) are held once for every clone of the parse, with the
+/// frame's header and signature (not yet checked).
+// A parse lives for one delivery and is never stored in bulk: no box for the large variant.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+pub(crate) enum ParsedBody {
+    CommitSet(Arc<Signed<CommitSet>>),
+    Record(Arc<Signed<Record>>),
+    Other(Body),
 }
 
 impl ParsedFrame {
@@ -594,11 +608,24 @@ impl ParsedFrame {
     pub fn parse(bytes: &[u8]) -> Result<ParsedFrame, WireError> {
         let frame = decode_frame(bytes)?;
         let hashes = frame_hashes(bytes, &frame.header);
+        let Signed { header, body, sig } = frame;
+        let body = match body {
+            Body::CommitSet(b) => ParsedBody::CommitSet(Arc::new(typed(header, b, sig))),
+            Body::Record(b) => ParsedBody::Record(Arc::new(typed(header, b, sig))),
+            b => ParsedBody::Other(b),
+        };
         Ok(ParsedFrame {
-            frame,
+            header,
+            body,
+            sig,
             hashes,
             zset_memo: Arc::default(),
         })
+    }
+
+    /// Header, body, signature and hashes, for [`crate::protocol::Member::handle_parsed`].
+    pub(crate) fn into_shared(self) -> (Header, ParsedBody, [u8; 64], Option<FrameHashes>) {
+        (self.header, self.body, self.sig, self.hashes)
     }
 
     /// Values derived from this frame once for all its holders
@@ -614,12 +641,17 @@ impl ParsedFrame {
 
     /// The frame's header (not yet authenticated).
     pub fn header(&self) -> &Header {
-        &self.frame.header
+        &self.header
     }
 
     /// The decoded frame and the hashes of its bytes (`None`: not a canonical frame).
     pub fn into_parts(self) -> (Frame, Option<FrameHashes>) {
-        (self.frame, self.hashes)
+        let body = match self.body {
+            ParsedBody::CommitSet(m) => Body::CommitSet(Arc::unwrap_or_clone(m).body),
+            ParsedBody::Record(m) => Body::Record(Arc::unwrap_or_clone(m).body),
+            ParsedBody::Other(b) => b,
+        };
+        (typed(self.header, body, self.sig), self.hashes)
     }
 }
 

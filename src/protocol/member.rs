@@ -30,7 +30,7 @@ use crate::protocol::Time;
 use crate::wire::{
     self, Abort, Accuse, BlameStart, Body, CellClaim, Commit, CommitSet, ContentSeal, Disclose,
     DisclosedByte, DisclosureSet, EpochKey, EpochKeys, EpochRequest, Evidence, Hello, KeyReveal,
-    Kind, Open, Record, Reveal, RevealSet, Sender, Signed, Unblind, ZSet,
+    Kind, Open, ParsedBody, Record, Reveal, RevealSet, Sender, Signed, Unblind, ZSet,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
@@ -505,8 +505,8 @@ struct Attempt {
     held_back: bool,
     z: StreamKey,
     commit: Signed<Commit>,
-    commit_set: Option<(Signed<CommitSet>, Hash)>,
-    record: Option<(Signed<Record>, Hash)>,
+    commit_set: Option<(Arc<Signed<CommitSet>>, Hash)>,
+    record: Option<(Arc<Signed<Record>>, Hash)>,
     reservation: Option<Reservation>,
     uses_alloc: bool,
     /// The message (ticket, link) whose piece became readable by the relay in this attempt.
@@ -582,7 +582,7 @@ pub struct Member {
     /// The last completed round, kept for blame.
     done: Option<Done>,
     /// Record and ZSet of the round before `done` (its allocation source).
-    prev_evidence: Option<(Signed<Record>, Signed<ZSet>)>,
+    prev_evidence: Option<(Arc<Signed<Record>>, Signed<ZSet>)>,
     /// The blame case in progress: one we raised or saw (damage, a cell-check trigger, or a
     /// BlameStart). While it is open no Open is accepted and nothing is re-sent.
     case: Option<OpenCase>,
@@ -659,7 +659,7 @@ struct RoundOutput {
 /// A completed round, kept for blame.
 struct Done {
     attempt: Box<Attempt>,
-    record: Signed<Record>,
+    record: Arc<Signed<Record>>,
     zset: Signed<ZSet>,
 }
 
@@ -1158,15 +1158,15 @@ impl Member {
     ) -> Result<(), ProtocolError> {
         self.now = self.now.max(now);
         let memo = parsed.zset_memo();
-        let (f, hashes) = parsed.into_parts();
-        let kind = f.header.kind;
+        let (header, body, sig, hashes) = parsed.into_shared();
+        let kind = header.kind;
         if self.relay_convicted || self.relay_faulty.is_some() {
             return Err(ProtocolError::RelayConvicted);
         }
-        if f.header.sender != Sender::Relay {
+        if header.sender != Sender::Relay {
             return Err(ProtocolError::WrongSender(kind));
         }
-        if &f.header.group_id != self.group.id() {
+        if &header.group_id != self.group.id() {
             return Err(ProtocolError::WrongGroup);
         }
         // Signature before anything acts on the message. Both hashes come from the bytes
@@ -1175,20 +1175,25 @@ impl Member {
         let Some(fh) = hashes else {
             return Err(invalid(kind, "not a canonical frame"));
         };
-        macro_rules! checked {
-            ($v:expr) => {{
-                if !relay.verify(&fh.signed_bytes, &f.sig) {
-                    return Err(ProtocolError::BadSignature(kind));
-                }
-                wire::typed(f.header, $v, f.sig)
-            }};
+        if !relay.verify(&fh.signed_bytes, &sig) {
+            return Err(ProtocolError::BadSignature(kind));
         }
-        match f.body {
+        let body = match body {
+            ParsedBody::CommitSet(m) => return self.on_commit_set(m, fh.digest),
+            ParsedBody::Record(m) => return self.on_record(m, fh.digest),
+            ParsedBody::Other(b) => b,
+        };
+        macro_rules! checked {
+            ($v:expr) => {
+                wire::typed(header, $v, sig)
+            };
+        }
+        match body {
             Body::EpochRequest(b) => self.on_epoch_request(checked!(b)),
             Body::EpochKeys(b) => self.on_epoch_keys(checked!(b)),
             Body::Open(b) => self.on_open(checked!(b), fh.digest),
-            Body::CommitSet(b) => self.on_commit_set(checked!(b), fh.digest),
-            Body::Record(b) => self.on_record(checked!(b), fh.digest),
+            Body::CommitSet(b) => self.on_commit_set(Arc::new(checked!(b)), fh.digest),
+            Body::Record(b) => self.on_record(Arc::new(checked!(b)), fh.digest),
             Body::ZSet(b) => self.on_zset(checked!(b), &memo),
             Body::Abort(b) => self.on_abort(checked!(b)),
             Body::BlameStart(b) => self.on_blame_start(checked!(b)),
@@ -2051,7 +2056,11 @@ impl Member {
         Ok(())
     }
 
-    fn on_commit_set(&mut self, m: Signed<CommitSet>, digest: Hash) -> Result<(), ProtocolError> {
+    fn on_commit_set(
+        &mut self,
+        m: Arc<Signed<CommitSet>>,
+        digest: Hash,
+    ) -> Result<(), ProtocolError> {
         self.check_epoch(m.header.epoch)?;
         self.current_attempt(Kind::CommitSet, m.header.round)?;
         let Phase::Committed(a) = &self.phase else {
@@ -2101,7 +2110,7 @@ impl Member {
         Ok(())
     }
 
-    fn on_record(&mut self, m: Signed<Record>, digest: Hash) -> Result<(), ProtocolError> {
+    fn on_record(&mut self, m: Arc<Signed<Record>>, digest: Hash) -> Result<(), ProtocolError> {
         self.check_epoch(m.header.epoch)?;
         self.current_attempt(Kind::Record, m.header.round)?;
         let Phase::Revealed(a) = &self.phase else {
@@ -2117,7 +2126,7 @@ impl Member {
         // The very CommitSet we verified and revealed against. Comparing the decoded messages
         // is comparing their canonical encodings (§4), hence their digests, without hashing
         // the set again.
-        if m.body.commit_set != *cs {
+        if m.body.commit_set != **cs {
             return Err(bad("CommitSet differs from the one we revealed against"));
         }
         if m.body.xor.len() != self.layout.len() {
@@ -2178,7 +2187,7 @@ impl Member {
             }
             if let Some(epoch_keys) = self.epoch_keys.clone() {
                 let case = Case {
-                    record: Some(m),
+                    record: Some(Arc::unwrap_or_clone(m)),
                     ..Case::empty(self.group.to_data(), epoch_keys)
                 };
                 if let Ok(v) = blame::judge(&case) {
@@ -2672,11 +2681,12 @@ impl Member {
             .open
             .body
             .alloc
-            .and_then(|_| self.prev_evidence.clone());
+            .and(self.prev_evidence.as_ref())
+            .map(|(r, z)| (Signed::clone(r), z.clone()));
         Some(Case::of_round(
             self.group.to_data(),
             self.epoch_keys.clone()?,
-            done.record.clone(),
+            Signed::clone(&done.record),
             done.zset.clone(),
             alloc,
         ))
