@@ -634,7 +634,9 @@ impl ZSetMemo {
     /// itself (the simulator's host time).
     pub(crate) fn spent(&self) -> std::time::Duration {
         self.commitments.get().map_or(Default::default(), |c| c.1)
-            + self.output.get().map_or(Default::default(), |o| o.took)
+            + self.output.get().map_or(Default::default(), |o| {
+                o.took + o.alloc.get().map_or(Default::default(), |a| a.2)
+            })
     }
 }
 
@@ -654,6 +656,26 @@ struct RoundOutput {
     checks: slots::OutputChecks,
     /// Real time the computation took.
     took: std::time::Duration,
+    /// The next allocation, for a present set of the size it holds, and what it took.
+    alloc: std::sync::OnceLock<(usize, Allocation, std::time::Duration)>,
+}
+
+impl RoundOutput {
+    /// The allocation this output makes for a round with `present` members (§6).
+    fn allocation(&self, present: usize) -> Allocation {
+        let compute =
+            || Allocation::from_digest(&self.key.layout, &self.checks.digest, &self.clear, present);
+        let shared = self.alloc.get_or_init(|| {
+            let t0 = std::time::Instant::now();
+            let a = compute();
+            (present, a, t0.elapsed())
+        });
+        if shared.0 == present {
+            shared.1.clone()
+        } else {
+            compute()
+        }
+    }
 }
 
 /// A completed round, kept for blame.
@@ -2318,9 +2340,10 @@ impl Member {
             modeled: self.modeled,
             layout: self.layout,
         };
+        let xor_of = record.clone();
         let mut compute = || {
             let t0 = std::time::Instant::now();
-            let mut clear = record.body.xor.clone();
+            let mut clear = xor_of.body.xor.clone();
             if !self.modeled {
                 let seeds: Vec<StreamKey> = seeds
                     .values()
@@ -2334,20 +2357,20 @@ impl Member {
                 clear: clear.into(),
                 checks,
                 took: t0.elapsed(),
+                alloc: std::sync::OnceLock::new(),
             }
         };
         // The cleartext and its checks: a function of the Record (named by the digest we
         // checked it against), of the seeds and of the pads' mode, shared by every holder of
         // this parse whose key is ours; any other computes its own.
-        let (clear, checks) = match memo.output.get_or_init(&mut compute) {
-            o if o.key == key => (o.clear.clone(), o.checks.clone()),
+        a.record = Some((record, rec_hash));
+        match memo.output.get_or_init(&mut compute) {
+            o if o.key == key => self.complete(a, rec_hash, o, m),
             _ => {
                 let o = compute();
-                (o.clear, o.checks)
+                self.complete(a, rec_hash, &o, m)
             }
-        };
-        a.record = Some((record, rec_hash));
-        self.complete(a, rec_hash, clear, checks, m);
+        }
         Ok(())
     }
 
@@ -2356,10 +2379,11 @@ impl Member {
         &mut self,
         mut a: Box<Attempt>,
         rec_hash: Hash,
-        clear: Arc<[u8]>,
-        checks: slots::OutputChecks,
+        out: &RoundOutput,
         zset: Signed<ZSet>,
     ) {
+        let clear = out.clear.clone();
+        let checks = &out.checks;
         let layout = self.layout;
         let round = a.round;
         self.chain_head = a.view;
@@ -2451,7 +2475,7 @@ impl Member {
             }
         }
         // 2. Our owned slot's outcome (and, if it was a trap and is D's first item, accuse).
-        let damage = blame::damaged_checked(&layout, &checks, &clear, &alloc_slots);
+        let damage = blame::damaged_checked(&layout, checks, &clear, &alloc_slots);
         let accusation = old.as_ref().and_then(|src| {
             let own = src.mine.as_ref()?;
             let d0 = damage.first()?;
@@ -2511,7 +2535,7 @@ impl Member {
         }
         // 3. This round's cells allocate the next attempt.
         let present = a.open.body.present.len();
-        let alloc = Allocation::from_digest(&layout, &checks.digest, &clear, present);
+        let alloc = out.allocation(present);
         let mut mine = None;
         if let Some(r) = a.reservation.clone() {
             let won = !alloc.overflow && clear[layout.cell(r.cell)] == r.footprint;
