@@ -599,6 +599,10 @@ pub struct Member {
     now: Time,
     /// Simulation only: skip pads and blinding (see [`Member::set_modeled_crypto`]).
     modeled: bool,
+    /// The footprint VRF output `Γ` (§2.7) of the round expected next, computed when a round
+    /// completes: (epoch, round, Γ). The scalar multiplication is then off the path from an
+    /// Open to our Commit; an Open of any other epoch or round computes its own.
+    next_gamma: Option<(u64, u64, [u8; 32])>,
 }
 
 /// A blame case this member raised or saw, open until a verdict.
@@ -747,6 +751,7 @@ impl Member {
             relay_faulty: None,
             now: Time::ZERO,
             modeled: false,
+            next_gamma: None,
         })
     }
 
@@ -1646,8 +1651,12 @@ impl Member {
             // Without the content key our slot stays empty (nothing anyone could read).
         }
         // Reserve: one cell, every round (a trap when idle, with probability p_cover).
+        let ahead = self.next_gamma.take();
         let ep = self.ep.as_ref().expect("on_open checked the epoch");
-        let gamma = ep.secret.gamma(&gid, ep.epoch, round);
+        let gamma = match ahead {
+            Some((e, r, g)) if e == ep.epoch && r == round => g,
+            _ => ep.secret.gamma(&gid, ep.epoch, round),
+        };
         let footprint = keys::footprint(&gamma);
         let present: BTreeSet<u32> = open.body.present.iter().copied().collect();
         let purpose = self.choose_purpose(&present);
@@ -2364,6 +2373,7 @@ impl Member {
         // checked it against), of the seeds and of the pads' mode, shared by every holder of
         // this parse whose key is ours; any other computes its own.
         a.record = Some((record, rec_hash));
+        let round = a.round;
         match memo.output.get_or_init(&mut compute) {
             o if o.key == key => self.complete(a, rec_hash, o, m),
             _ => {
@@ -2371,7 +2381,20 @@ impl Member {
                 self.complete(a, rec_hash, &o, m)
             }
         }
+        // While the next Open travels here: its footprint.
+        self.prepare_footprint(round.saturating_add(1));
         Ok(())
+    }
+
+    /// Computes `Γ` for `round` of the current epoch ahead of its Open (`next_gamma`).
+    fn prepare_footprint(&mut self, round: u64) {
+        self.next_gamma = self.ep.as_ref().map(|ep| {
+            (
+                ep.epoch,
+                round,
+                ep.secret.gamma(self.group.id(), ep.epoch, round),
+            )
+        });
     }
 
     /// A round completed: extend the chain, settle our slot and reservation, deliver.

@@ -865,16 +865,14 @@ impl Network {
                 + hash
                 + c.verify_us
                 + match kind {
-                    // Pads (N − 1) and blinding (1) over L, Merkle root, footprint, signature.
+                    // Pads (N − 1) and blinding (1) over L, Merkle root, signature.
                     Some(Kind::Open) => {
-                        n * l / c.chacha_bytes_per_us
-                            + l / c.sha3_bytes_per_us
-                            + c.mul_us
-                            + c.sign_us
+                        n * l / c.chacha_bytes_per_us + l / c.sha3_bytes_per_us + c.sign_us
                     }
                     Some(Kind::CommitSet) | Some(Kind::Record) => c.sign_us,
-                    // Unblinding: one keystream per member.
-                    Some(Kind::ZSet) => n * l / c.chacha_bytes_per_us,
+                    // Unblinding: one keystream per member; then the next round's footprint,
+                    // computed ahead of its Open.
+                    Some(Kind::ZSet) => n * l / c.chacha_bytes_per_us + c.mul_us,
                     Some(Kind::EpochKeys) => n * (c.verify_us + c.mul_us),
                     _ => 0.0,
                 }
