@@ -2328,7 +2328,7 @@ impl Member {
                 None => return Err(bad("seed neither given nor claimed missing")),
             }
         }
-        let Phase::Unblinding(mut a) = std::mem::replace(&mut self.phase, Phase::Ready) else {
+        let Phase::Unblinding(a) = std::mem::replace(&mut self.phase, Phase::Ready) else {
             unreachable!("checked above")
         };
         if !m.body.missing.is_empty() {
@@ -2341,26 +2341,26 @@ impl Member {
             });
             return Ok(());
         }
-        let Some((record, rec_hash)) = a.record.take() else {
+        let Some((record, rec_hash)) = a.record.clone() else {
             unreachable!("checked above")
         };
+        let round = a.round;
         let key = OutputKey {
             record: rec_hash,
             modeled: self.modeled,
             layout: self.layout,
         };
-        let xor_of = record.clone();
         let mut compute = || {
             let t0 = std::time::Instant::now();
-            let mut clear = xor_of.body.xor.clone();
+            let mut clear = record.body.xor.clone();
             if !self.modeled {
                 let seeds: Vec<StreamKey> = seeds
                     .values()
                     .map(|&k| StreamKey::from_bytes(m.body.seeds[k].1))
                     .collect();
-                pad::unblind_in_place(&mut self.ks, &mut clear, a.round, &seeds);
+                pad::unblind_in_place(&mut self.ks, &mut clear, round, &seeds);
             }
-            let checks = slots::OutputChecks::new(&self.layout, a.round, &clear);
+            let checks = slots::OutputChecks::new(&self.layout, round, &clear);
             RoundOutput {
                 key,
                 clear: clear.into(),
@@ -2372,8 +2372,6 @@ impl Member {
         // The cleartext and its checks: a function of the Record (named by the digest we
         // checked it against), of the seeds and of the pads' mode, shared by every holder of
         // this parse whose key is ours; any other computes its own.
-        a.record = Some((record, rec_hash));
-        let round = a.round;
         match memo.output.get_or_init(&mut compute) {
             o if o.key == key => self.complete(a, rec_hash, o, m),
             _ => {

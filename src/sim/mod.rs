@@ -290,30 +290,24 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, std::time::Duration) {
     (v, t0.elapsed())
 }
 
+/// How a driver takes events: each one as [`Network::step`], or a window at a time
+/// ([`window`]), none after `limit`.
+#[derive(Clone, Copy)]
+enum Pace {
+    OneByOne,
+    Windows { limit: Option<Time> },
+}
+
 /// Everything the relay has to send and to report.
 fn drain_relay(r: &mut Relay) -> (Vec<crate::protocol::Transmit>, Vec<RelayEvent>) {
-    let mut out = Vec::new();
-    while let Some(t) = r.poll_transmit() {
-        out.push(t);
-    }
-    let mut events = Vec::new();
-    while let Some(e) = r.poll_event() {
-        events.push(e);
-    }
-    (out, events)
+    let out = std::iter::from_fn(|| r.poll_transmit()).collect();
+    (out, std::iter::from_fn(|| r.poll_event()).collect())
 }
 
 /// Everything `m` has to send and to report.
 fn drain_member(m: &mut Member) -> (Vec<Vec<u8>>, Vec<MemberEvent>) {
-    let mut out = Vec::new();
-    while let Some(f) = m.poll_transmit() {
-        out.push(f);
-    }
-    let mut events = Vec::new();
-    while let Some(e) = m.poll_event() {
-        events.push(e);
-    }
-    (out, events)
+    let out = std::iter::from_fn(|| m.poll_transmit()).collect();
+    (out, std::iter::from_fn(|| m.poll_event()).collect())
 }
 
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -639,18 +633,9 @@ impl Network {
     /// clock to `t`: whatever the caller does next (a submission, a crash) happens at `t`
     /// exactly, after everything earlier and before anything later.
     pub fn advance_to(&mut self, t: Time, max_steps: u64) -> Result<(), Stuck> {
-        let start = self.steps;
-        let mut first = true;
-        while self.next_event_at().is_some_and(|e| e <= t) {
-            let used = self.steps - start;
-            if used >= max_steps || !self.step_or_window(first, Some(t), max_steps - used) {
-                return Err(Stuck {
-                    at: self.now,
-                    steps: self.steps - start,
-                });
-            }
-            first = false;
-        }
+        self.drive(max_steps, Pace::Windows { limit: Some(t) }, |net| {
+            net.next_event_at().is_none_or(|e| e > t)
+        })?;
         self.now = self.now.max(t);
         Ok(())
     }
@@ -689,21 +674,9 @@ impl Network {
     fn drive_rounds(
         &mut self,
         max_steps: u64,
-        mut done: impl FnMut(&Network) -> bool,
+        done: impl FnMut(&Network) -> bool,
     ) -> Result<(), Stuck> {
-        let start = self.steps;
-        let mut first = true;
-        while !done(self) {
-            let used = self.steps - start;
-            if used >= max_steps || !self.step_or_window(first, None, max_steps - used) {
-                return Err(Stuck {
-                    at: self.now,
-                    steps: self.steps - start,
-                });
-            }
-            first = false;
-        }
-        Ok(())
+        self.drive(max_steps, Pace::Windows { limit: None }, done)
     }
 
     /// Delivers the next frame or fires the next timer. Returns `false` when nothing is left.
@@ -954,16 +927,34 @@ impl Network {
     pub fn drive_bounded(
         &mut self,
         max_steps: u64,
+        done: impl FnMut(&Network) -> bool,
+    ) -> Result<(), Stuck> {
+        self.drive(max_steps, Pace::OneByOne, done)
+    }
+
+    /// Steps until `done` holds, at most `max_steps` steps, at `pace`.
+    fn drive(
+        &mut self,
+        max_steps: u64,
+        pace: Pace,
         mut done: impl FnMut(&Network) -> bool,
     ) -> Result<(), Stuck> {
         let start = self.steps;
+        let mut first = true;
         while !done(self) {
-            if self.steps - start >= max_steps || !self.step() {
+            let used = self.steps - start;
+            let progress = used < max_steps
+                && match pace {
+                    Pace::Windows { limit } => self.step_or_window(first, limit, max_steps - used),
+                    Pace::OneByOne => self.step(),
+                };
+            if !progress {
                 return Err(Stuck {
                     at: self.now,
                     steps: self.steps - start,
                 });
             }
+            first = false;
         }
         Ok(())
     }
