@@ -13,8 +13,7 @@ use dcnet::protocol::MemberEvent;
 use dcnet::protocol::blame::{Culprit, Rule};
 use dcnet::protocol::slots::Allocation;
 use dcnet::wire::{
-    self, Accuse, BlameStart, Body, Commit, CommitSet, Disclose, DisclosureSet, Kind, Record,
-    Signed, ZSet,
+    Accuse, BlameStart, Body, CommitSet, Disclose, DisclosureSet, Kind, Record, Signed, ZSet,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -184,14 +183,7 @@ fn split_round(
     let open = b.next_open(present);
     let round = b.round;
     b.send(present, &open.clone().into_frame());
-    let commits = b.take(Kind::Commit);
-    let commits: Vec<Signed<Commit>> = present
-        .iter()
-        .map(|i| match &commits[i].body {
-            Body::Commit(c) => wire::typed(commits[i].header, c.clone(), commits[i].sig),
-            _ => unreachable!(),
-        })
-        .collect();
+    let commits = b.take_commits(present);
     let cs = b.sign(
         round,
         CommitSet {
@@ -200,14 +192,7 @@ fn split_round(
         },
     );
     b.send(present, &cs.clone().into_frame());
-    let mut xor = vec![0u8; b.layout.len()];
-    for f in b.take(Kind::Reveal).values() {
-        if let Body::Reveal(r) = &f.body {
-            for (x, c) in xor.iter_mut().zip(&r.ciphertext) {
-                *x ^= c;
-            }
-        }
-    }
+    let xor = b.take_xor();
     let mut bad = xor.clone();
     tamper(&mut bad);
     let honest = b.sign(

@@ -12,7 +12,7 @@ mod common;
 use byz::*;
 use dcnet::crypto::pad::{Keystream, StreamKey};
 use dcnet::protocol::{MemberEvent, ProtocolError};
-use dcnet::wire::{self, Body, Commit, CommitSet, Kind, ParsedFrame, Record, Signed, ZSet};
+use dcnet::wire::{self, Body, CommitSet, Kind, ParsedFrame, Record, Signed, ZSet};
 use std::collections::BTreeMap;
 
 /// A ZSet's `(member, seed)` list.
@@ -67,14 +67,7 @@ fn run_to_zset(
     let open_hash = open.digest();
     let r = deliver(b, present, &parse(&open.clone().into_frame()));
     assert!(r.iter().all(|x| x.is_ok()), "{r:?}");
-    let commits = b.take(Kind::Commit);
-    let commits: Vec<Signed<Commit>> = present
-        .iter()
-        .map(|i| match &commits[i].body {
-            Body::Commit(c) => wire::typed(commits[i].header, c.clone(), commits[i].sig),
-            _ => unreachable!(),
-        })
-        .collect();
+    let commits = b.take_commits(present);
     let cs = b.sign(
         round,
         CommitSet {
@@ -84,15 +77,7 @@ fn run_to_zset(
     );
     let r = deliver(b, present, &parse(&cs.clone().into_frame()));
     assert!(r.iter().all(|x| x.is_ok()), "{r:?}");
-    let reveals = b.take(Kind::Reveal);
-    let mut xor = vec![0u8; b.layout.len()];
-    for f in reveals.values() {
-        if let Body::Reveal(r) = &f.body {
-            for (x, c) in xor.iter_mut().zip(&r.ciphertext) {
-                *x ^= c;
-            }
-        }
-    }
+    let xor = b.take_xor();
     let recs = records(b, cs, open, xor);
     let mut out = Vec::new();
     for (rec, to) in recs {
@@ -401,14 +386,7 @@ fn holds_signature_before_dispatch() {
     let round = b.round;
     let r = deliver(&mut b, &all, &parse(&open.clone().into_frame()));
     assert!(r.iter().all(|x| x.is_ok()));
-    let commits = b.take(Kind::Commit);
-    let commits: Vec<Signed<Commit>> = all
-        .iter()
-        .map(|i| match &commits[i].body {
-            Body::Commit(c) => wire::typed(commits[i].header, c.clone(), commits[i].sig),
-            _ => unreachable!(),
-        })
-        .collect();
+    let commits = b.take_commits(&all);
     // A relay-signed Commit (a member's kind), validly signed and not.
     let c0 = commits[0].body.clone();
     let relay_commit = b.sign(round, c0);
@@ -445,14 +423,7 @@ fn holds_signature_before_dispatch() {
     assert!(res.iter().all(|r| r.is_ok()), "{res:?}");
     let reveals = b.take(Kind::Reveal);
     assert_eq!(reveals.len(), 4);
-    let mut xor = vec![0u8; b.layout.len()];
-    for f in reveals.values() {
-        if let Body::Reveal(r) = &f.body {
-            for (x, c) in xor.iter_mut().zip(&r.ciphertext) {
-                *x ^= c;
-            }
-        }
-    }
+    let xor = xor_of_reveals(&reveals, b.layout.len());
     let rec = b.sign(
         round,
         Record {
@@ -519,14 +490,7 @@ fn holds_shared_record_equivocation_verdict() {
     assert!(r.iter().all(|x| x.is_ok()));
     let r = deliver(&mut b, &[3], &parse(&open2.clone().into_frame()));
     assert!(r.iter().all(|x| x.is_ok()));
-    let commits = b.take(Kind::Commit);
-    let commits: Vec<Signed<Commit>> = all
-        .iter()
-        .map(|i| match &commits[i].body {
-            Body::Commit(c) => wire::typed(commits[i].header, c.clone(), commits[i].sig),
-            _ => unreachable!(),
-        })
-        .collect();
+    let commits = b.take_commits(&all);
     let cs = b.sign(
         round,
         CommitSet {
@@ -540,15 +504,7 @@ fn holds_shared_record_equivocation_verdict() {
         res[..3].iter().all(|r| r.is_ok()) && res[3].is_err(),
         "{res:?}"
     );
-    let reveals = b.take(Kind::Reveal);
-    let mut xor = vec![0u8; b.layout.len()];
-    for f in reveals.values() {
-        if let Body::Reveal(r) = &f.body {
-            for (x, c) in xor.iter_mut().zip(&r.ciphertext) {
-                *x ^= c;
-            }
-        }
-    }
+    let xor = b.take_xor();
     let rec = b.sign(
         round,
         Record {

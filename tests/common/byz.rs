@@ -163,6 +163,28 @@ impl ByzRelay {
     }
 
     /// Removes and returns the frames of `kind` in the inbox, by sender.
+    /// The Commits in the inbox, typed, in `present`'s order; every present member must have
+    /// sent one.
+    pub fn take_commits(&mut self, present: &[u32]) -> Vec<Signed<Commit>> {
+        let commits = self.take(Kind::Commit);
+        let commits: Vec<Signed<Commit>> = present
+            .iter()
+            .filter_map(|i| commits.get(i))
+            .map(|f| match &f.body {
+                Body::Commit(b) => wire::typed(f.header, b.clone(), f.sig),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(commits.len(), present.len(), "every present member commits");
+        commits
+    }
+
+    /// The XOR of the Reveals in the inbox: what an honest Record carries.
+    pub fn take_xor(&mut self) -> Vec<u8> {
+        let reveals = self.take(Kind::Reveal);
+        xor_of_reveals(&reveals, self.layout.len())
+    }
+
     pub fn take(&mut self, kind: Kind) -> BTreeMap<u32, Frame> {
         let mut out = BTreeMap::new();
         let mut rest = Vec::new();
@@ -257,16 +279,7 @@ impl ByzRelay {
         let round = self.round;
         let open_hash = open.digest();
         self.send(present, &open.clone().into_frame());
-        let commits = self.take(Kind::Commit);
-        let commits: Vec<Signed<Commit>> = present
-            .iter()
-            .filter_map(|i| commits.get(i))
-            .map(|f| match &f.body {
-                Body::Commit(b) => wire::typed(f.header, b.clone(), f.sig),
-                _ => unreachable!(),
-            })
-            .collect();
-        assert_eq!(commits.len(), present.len(), "every present member commits");
+        let commits = self.take_commits(present);
         let cs = self.sign(
             round,
             CommitSet {
@@ -275,15 +288,7 @@ impl ByzRelay {
             },
         );
         self.send(present, &cs.clone().into_frame());
-        let reveals = self.take(Kind::Reveal);
-        let mut xor = vec![0u8; self.layout.len()];
-        for f in reveals.values() {
-            if let Body::Reveal(r) = &f.body {
-                for (x, c) in xor.iter_mut().zip(&r.ciphertext) {
-                    *x ^= c;
-                }
-            }
-        }
+        let mut xor = self.take_xor();
         let true_xor = xor.clone();
         tamper(&mut xor);
         let record = self.sign(
@@ -555,4 +560,17 @@ pub fn fragment_ids(layout: &Layout, r: &RoundOut) -> Vec<[u8; 8]> {
 /// Positions a BlameStart must name for the case (as an honest relay computes them).
 pub fn honest_positions(rv: &RoundView) -> Vec<u64> {
     rv.positions(None)
+}
+
+/// The XOR of `reveals`' ciphertexts over a vector of `len` bytes.
+pub fn xor_of_reveals(reveals: &BTreeMap<u32, Frame>, len: usize) -> Vec<u8> {
+    let mut xor = vec![0u8; len];
+    for f in reveals.values() {
+        if let Body::Reveal(r) = &f.body {
+            for (x, c) in xor.iter_mut().zip(&r.ciphertext) {
+                *x ^= c;
+            }
+        }
+    }
+    xor
 }
